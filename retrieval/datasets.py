@@ -1,0 +1,533 @@
+"""Datasets: MovieLens 100K / 1M / latest-small, MeLU plots, TMDB-5000 overviews, goodbooks-10k.
+
+Resolution order for every source: an explicit data dir (`--data-dir` / `CHATREC_DATA_DIR`) → the user cache
+(`~/.cache/chatrec/data`) → a download from the publisher into the cache (progress bar, sha256 check, atomic
+rename, so nothing half-written is ever left behind). Offline and missing, a `DatasetNotFoundError` says what
+is missing, where to put it and which variable to set.
+
+The MovieLens files may not be redistributed: the project never ships them; users download them from GroupLens.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .titles import normalise_title, title_key
+from .types import Catalog, Interactions, Item, Ratings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE = Path.home() / ".cache" / "chatrec"
+
+
+class DatasetError(Exception):
+    """Base class for dataset problems; the message always says what to do."""
+
+
+class UnknownDatasetError(DatasetError, ValueError):
+    pass
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    pass
+
+
+class CorruptDatasetError(DatasetError, ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of a dataset: where it lives locally and how to fetch it."""
+
+    folder: str  # folder name under the data dir, e.g. "ml-1m"
+    file: str  # file name inside that folder
+    url: str  # download URL (a zip when `member` is set)
+    member: str | None = None  # path inside the zip
+    sha256: str | None = None  # of the content with CRLF → LF (mirrors differ only in line endings)
+    alternatives: tuple[str, ...] = ()  # other local file names accepted (e.g. the partial ML-1M ratings)
+
+
+_GL = "https://files.grouplens.org/datasets/movielens/"
+_GH = "https://raw.githubusercontent.com/"
+_MELU = _GH + "recohut/coldstart-recsys/da72950ca514faee94f010a2cb6e99a373044ec1/data/MeLU/ml-1m/movies_extrainfos.dat"
+_BOOKS = _GH + "zygmuntz/goodbooks-10k/6dd165b555a7b47b2dd36743a425776e641ff50c/"
+_TMDB = (
+    _GH + "Harsh4222/content-based-movie-recommendation-system/8d227a41095d1a26de9e678be6159e0da839e7f8/"
+    "tmdb_5000_movies.csv.zip"
+)
+
+SOURCES: dict[str, Source] = {
+    "ml-100k/u.data": Source(
+        "ml-100k", "u.data", _GL + "ml-100k.zip", "ml-100k/u.data",
+        "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
+    ),
+    "ml-100k/u.item": Source(
+        "ml-100k", "u.item", _GL + "ml-100k.zip", "ml-100k/u.item",
+        "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
+    ),
+    "ml-1m/movies.dat": Source(
+        "ml-1m", "movies.dat", _GL + "ml-1m.zip", "ml-1m/movies.dat",
+        "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9",
+    ),
+    # The full file's hash is not known offline; its line count (1,000,209) is checked instead.
+    "ml-1m/ratings.dat": Source(
+        "ml-1m", "ratings.dat", _GL + "ml-1m.zip", "ml-1m/ratings.dat", None,
+        alternatives=("ratings_PARTIAL_users1-2999.dat.gz",),
+    ),
+    "ml-latest-small/movies.csv": Source(
+        "ml-latest-small", "movies.csv", _GL + "ml-latest-small.zip", "ml-latest-small/movies.csv",
+        "c47b783f23eb304413307e1bb05335e427737da20ec8d3c0e96335567dd5f3dc",
+    ),
+    "ml-latest-small/ratings.csv": Source(
+        "ml-latest-small", "ratings.csv", _GL + "ml-latest-small.zip", "ml-latest-small/ratings.csv",
+        "80da8b3393dae325bbba5a31f291a6ba55d8d4f4396de3c456f2c1635b1b70e8",
+    ),
+    "ml-latest-small/links.csv": Source(
+        "ml-latest-small", "links.csv", _GL + "ml-latest-small.zip", "ml-latest-small/links.csv",
+        "028a4a1d17751ca9276e0e0718cfc22356350f224a996e1ec348c23274b9209d",
+    ),
+    "ml-latest-small/tags.csv": Source(
+        "ml-latest-small", "tags.csv", _GL + "ml-latest-small.zip", "ml-latest-small/tags.csv",
+        "68eec00a0820c2faa8863a6df7032f13d5899a4462bce9a97213905297ff3d34",
+    ),
+    "ml-1m-plots-melu/movies_extrainfos.dat": Source(
+        "ml-1m-plots-melu", "movies_extrainfos.dat", _MELU, None,
+        "ff51b4d2110d83e73a4dba3179f48efc4680c8c968bdfe782806f376c6cdff29",
+    ),
+    "tmdb/tmdb_5000_movies.csv": Source(
+        "tmdb", "tmdb_5000_movies.csv", _TMDB, "tmdb_5000_movies.csv",
+        "1e0584a8dd374120e4ed4f2b81f0d2bd0eb95a554708e4a350d00ed5c46d2825",
+    ),
+    "goodbooks-10k/books.csv": Source(
+        "goodbooks-10k", "books.csv", _BOOKS + "books.csv", None,
+        "4d21d0e0433128657c752e3a3d0405ac0ec11675d6c70c64cb0abf4ab1acb76a",
+    ),
+}
+
+DATASETS = ("ml-100k", "ml-1m", "ml-latest-small", "goodbooks-10k")
+ID_PREFIX = {"ml-100k": "ml100k", "ml-1m": "ml1m", "ml-latest-small": "mls", "goodbooks-10k": "book"}
+ML1M_FULL_LINES = 1_000_209
+
+
+def _content_sha256(data: bytes) -> str:
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+@dataclass(frozen=True)
+class DataLocator:
+    """Finds (and if allowed downloads) dataset files. One per app; no global state."""
+
+    data_dir: Path | None = None
+    cache_dir: Path = DEFAULT_CACHE
+    allow_download: bool = True
+    progress: bool = True
+
+    def find(self, key: str) -> Path:
+        """Local path of a source file, downloading it into the cache when allowed."""
+        src = SOURCES[key]
+        names = (src.file, *src.alternatives)
+        roots = [r for r in (self.data_dir, self.cache_dir / "data") if r is not None]
+        for root in roots:
+            for name in names:
+                p = Path(root) / src.folder / name
+                if p.is_file():
+                    return p
+        if not self.allow_download:
+            where = " or ".join(str(Path(r) / src.folder / src.file) for r in roots)
+            raise DatasetNotFoundError(
+                f"{key} not found (looked in {where}). Put the file there, point --data-dir / CHATREC_DATA_DIR "
+                f"at a folder that holds {src.folder}/{src.file}, or allow downloads (from {src.url})."
+            )
+        return self._download(src)
+
+    def optional(self, key: str) -> Path | None:
+        """Like `find`, but a missing or unreachable source returns None and is logged (the app runs without it)."""
+        try:
+            return self.find(key)
+        except DatasetError as e:
+            log.warning("optional source unavailable, continuing without it: %s", e)
+            return None
+
+    def _download(self, src: Source) -> Path:
+        dest_dir = self.cache_dir / "data" / src.folder
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / src.file
+        with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".part-") as tmp:
+            blob = Path(tmp) / "download"
+            try:
+                _fetch(src.url, blob, progress=self.progress)
+            except OSError as e:
+                raise DatasetNotFoundError(
+                    f"could not download {src.url} ({e}). Offline? Download it yourself and put "
+                    f"{src.folder}/{src.file} under a folder passed as --data-dir or CHATREC_DATA_DIR "
+                    f"(or under {self.cache_dir / 'data'})."
+                ) from e
+            if src.member:
+                try:
+                    with zipfile.ZipFile(blob) as zf:
+                        data = zf.read(src.member)
+                except (zipfile.BadZipFile, KeyError) as e:
+                    raise CorruptDatasetError(f"{src.url} is not the expected archive ({e}); try again later") from e
+            else:
+                data = blob.read_bytes()
+            if src.sha256 and _content_sha256(data) != src.sha256:
+                raise CorruptDatasetError(
+                    f"checksum mismatch for {src.folder}/{src.file} from {src.url}; the file was not saved. "
+                    "The publisher may have changed it: download it by hand and pass --data-dir."
+                )
+            part = Path(tmp) / src.file
+            part.write_bytes(data)
+            os.replace(part, dest)  # atomic: a reader never sees a half-written file
+        log.info("downloaded %s → %s", src.url, dest)
+        return dest
+
+
+def _fetch(url: str, dest: Path, progress: bool = True) -> None:
+    from tqdm.auto import tqdm
+
+    req = urllib.request.Request(url, headers={"User-Agent": "chatrec/0.1"})
+    with urllib.request.urlopen(req, timeout=60) as r, open(dest, "wb") as f:
+        total = int(r.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], disable=not progress) as bar:
+            for chunk in iter(lambda: r.read(1 << 16), b""):
+                f.write(chunk)
+                bar.update(len(chunk))
+
+
+def _read_text(path: Path, encoding: str) -> str:
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    return raw.decode(encoding).replace("\r\n", "\n")
+
+
+def _rows(path: Path, sep: str, encoding: str, min_fields: int) -> list[list[str]]:
+    out = []
+    for n, line in enumerate(_read_text(path, encoding).split("\n"), 1):
+        if not line.strip():
+            continue
+        parts = line.split(sep)
+        if len(parts) < min_fields:
+            raise CorruptDatasetError(
+                f"{path}: line {n} has {len(parts)} fields, expected {min_fields} ({line[:80]!r}); "
+                "the file is truncated or corrupt: delete it and download it again"
+            )
+        out.append(parts)
+    return out
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    text = _read_text(path, "utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A catalog plus its explicit ratings (empty for catalog-only sources such as goodbooks-10k)."""
+
+    name: str
+    catalog: Catalog
+    ratings: Ratings
+    partial: bool = False
+    notes: tuple[str, ...] = ()
+
+    def interactions(self, *, min_rating: float = 0.0, confidence: str = "linear", alpha: float = 1.0) -> Interactions:
+        return Interactions.from_ratings(
+            self.ratings, len(self.catalog), min_rating=min_rating, confidence=confidence, alpha=alpha
+        )
+
+    def describe(self) -> str:
+        part = " (PARTIAL ratings)" if self.partial else ""
+        return f"{self.name}{part}: {len(self.catalog)} items, {self.ratings.n_users} users, {len(self.ratings)} ratings"
+
+
+def _ratings_from_columns(users: list[str], items: list[int], rating: list[float], ts: list[int]) -> Ratings:
+    uniq: dict[str, int] = {}
+    urows = np.fromiter((uniq.setdefault(u, len(uniq)) for u in users), dtype=np.int64, count=len(users))
+    return Ratings(
+        user=urows,
+        item=np.asarray(items, dtype=np.int64),
+        rating=np.asarray(rating, dtype=np.float32),
+        timestamp=np.asarray(ts, dtype=np.int64),
+        user_ids=tuple(uniq),
+    )
+
+
+def _movie(prefix: str, mid: str, raw_title: str, genres: Iterable[str], **kw) -> Item:
+    title, year, alts = normalise_title(raw_title)
+    extra = {"alt_titles": " | ".join(alts)} if alts else {}
+    extra.update(kw.pop("extra", {}))
+    return Item(
+        id=f"{prefix}:{mid}", title=title, year=year, genres=tuple(g for g in genres if g and g != "(no genres listed)"),
+        domain="movie", raw_title=raw_title, extra=extra, **kw,
+    )
+
+
+def _index_ratings(catalog: Catalog, prefix: str, rows: Iterable[tuple[str, str, str, str]], path: Path) -> Ratings:
+    users, items, rs, ts = [], [], [], []
+    for u, i, r, t in rows:
+        try:
+            items.append(catalog.row(f"{prefix}:{i}"))
+            rs.append(float(r))
+            ts.append(int(t))
+        except (ValueError, KeyError) as e:
+            raise CorruptDatasetError(f"{path}: bad rating row {(u, i, r, t)} ({e}); delete the file and reload") from e
+        users.append(u)
+    return _ratings_from_columns(users, items, rs, ts)
+
+
+# --- MeLU / TMDB item text -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MovieText:
+    plot: str = ""
+    directors: tuple[str, ...] = ()
+    writers: tuple[str, ...] = ()
+    actors: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    tagline: str = ""
+    title: str = ""
+    year: int | None = None
+
+
+def _split_people(s: str) -> tuple[str, ...]:
+    out = []
+    for p in s.split(","):
+        p = p.split("(")[0].strip()  # "Joss Whedon (screenplay by)" → "Joss Whedon"
+        if p and p != "N/A" and p not in out:
+            out.append(p)
+    return tuple(out)
+
+
+def load_melu(path: Path) -> dict[str, MovieText]:
+    """MeLU `movies_extrainfos.dat`, keyed by the MovieLens (ML-1M) movie id."""
+    out = {}
+    for f in _rows(path, "::", "utf-8", 10):
+        plot = f[9].strip()
+        year = int(f[2]) if f[2].strip().isdigit() else None
+        out[f[0]] = MovieText(
+            plot="" if plot == "N/A" else plot, directors=_split_people(f[6]), writers=_split_people(f[7]),
+            actors=_split_people(f[8]), title=f[1].strip(), year=year,
+        )
+    return out
+
+
+def load_tmdb(path: Path) -> dict[str, MovieText]:
+    """TMDB-5000 movies, keyed by TMDb id (as a string)."""
+    out = {}
+    for r in _csv_rows(path):
+        def names(field: str) -> tuple[str, ...]:
+            try:
+                return tuple(d["name"] for d in json.loads(r.get(field) or "[]"))
+            except (json.JSONDecodeError, TypeError, KeyError):
+                return ()
+        date = r.get("release_date") or ""
+        out[r["id"]] = MovieText(
+            plot=(r.get("overview") or "").strip(), keywords=names("keywords"), tagline=(r.get("tagline") or "").strip(),
+            title=r.get("title") or "", year=int(date[:4]) if date[:4].isdigit() else None,
+        )
+    return out
+
+
+def _with_text(it: Item, t: MovieText | None) -> Item:
+    if t is None:
+        return it
+    from dataclasses import replace
+
+    extra = dict(it.extra)
+    if t.keywords:
+        extra["keywords"] = ", ".join(t.keywords)
+    if t.tagline:
+        extra["tagline"] = t.tagline
+    return replace(
+        it, plot=it.plot or t.plot, directors=it.directors or t.directors, writers=it.writers or t.writers,
+        actors=it.actors or t.actors, extra=extra,
+    )
+
+
+# --- loaders -----------------------------------------------------------------------------------------------------
+
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
+    "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)
+
+
+def load_ml100k(loc: DataLocator, with_text: bool = True) -> Dataset:
+    items_path = loc.find("ml-100k/u.item")
+    items = []
+    for f in _rows(items_path, "|", "latin-1", 24):
+        flags = f[5:24]
+        genres = [g for g, on in zip(ML100K_GENRES, flags) if on.strip() == "1" and g != "unknown"]
+        items.append(_movie("ml100k", f[0], f[1], genres, extra={"imdb_url": f[4]}))
+    notes = []
+    if with_text:
+        melu_path = loc.optional("ml-1m-plots-melu/movies_extrainfos.dat")
+        if melu_path:
+            # ML-100K ids are its own: join MeLU (ML-1M ids) by normalised title + year.
+            by_key = {}
+            for t in load_melu(melu_path).values():
+                by_key.setdefault((title_key(normalise_title(t.title)[0]), t.year), t)
+            joined = [_with_text(it, by_key.get((title_key(it.title), it.year))) for it in items]
+            hit = sum(1 for it in joined if it.plot)
+            notes.append(f"MeLU plots joined by title+year: {hit}/{len(items)} items ({hit / len(items):.1%})")
+            log.info("ml-100k: %s", notes[-1])
+            items = joined
+    catalog = Catalog(items, "ml-100k")
+    path = loc.find("ml-100k/u.data")
+    rows = ((f[0], f[1], f[2], f[3]) for f in _rows(path, "\t", "latin-1", 4))
+    return Dataset("ml-100k", catalog, _index_ratings(catalog, "ml100k", rows, path), notes=tuple(notes))
+
+
+def load_ml1m(loc: DataLocator, with_text: bool = True) -> Dataset:
+    movies_path = loc.find("ml-1m/movies.dat")
+    items = [_movie("ml1m", f[0], f[1], f[2].split("|")) for f in _rows(movies_path, "::", "latin-1", 3)]
+    notes = []
+    if with_text:
+        melu_path = loc.optional("ml-1m-plots-melu/movies_extrainfos.dat")
+        if melu_path:
+            melu = load_melu(melu_path)
+            items = [_with_text(it, melu.get(it.id.split(":", 1)[1])) for it in items]
+            hit = sum(1 for it in items if it.plot or it.directors)
+            notes.append(f"MeLU plots joined by id: {hit}/{len(items)} items ({hit / len(items):.1%})")
+            log.info("ml-1m: %s", notes[-1])
+    catalog = Catalog(items, "ml-1m")
+    path = loc.find("ml-1m/ratings.dat")
+    fields = _rows(path, "::", "latin-1", 4)
+    partial = len(fields) != ML1M_FULL_LINES
+    if partial:
+        notes.append(
+            f"PARTIAL ML-1M ratings: {len(fields):,} of {ML1M_FULL_LINES:,} lines ({path.name}); "
+            "numbers on it are not comparable with published full-ML-1M results"
+        )
+        log.warning("ml-1m: %s", notes[-1])
+    rows = ((f[0], f[1], f[2], f[3]) for f in fields)
+    return Dataset("ml-1m", catalog, _index_ratings(catalog, "ml1m", rows, path), partial=partial, notes=tuple(notes))
+
+
+def load_ml_latest_small(loc: DataLocator, with_text: bool = True) -> Dataset:
+    movies = _csv_rows(loc.find("ml-latest-small/movies.csv"))
+    tags: dict[str, list[str]] = {}
+    tags_path = loc.optional("ml-latest-small/tags.csv")
+    if tags_path:
+        for r in _csv_rows(tags_path):
+            t = r["tag"].strip()
+            lst = tags.setdefault(r["movieId"], [])
+            if t and t.lower() not in (x.lower() for x in lst):
+                lst.append(t)
+    items = [
+        _movie("mls", r["movieId"], r["title"], r["genres"].split("|"), tags=tuple(tags.get(r["movieId"], ())[:12]))
+        for r in movies
+    ]
+    notes = []
+    if with_text:
+        items, note = _join_latest_small_text(loc, items)
+        if note:
+            notes.append(note)
+    catalog = Catalog(items, "ml-latest-small")
+    path = loc.find("ml-latest-small/ratings.csv")
+    rows = ((r["userId"], r["movieId"], r["rating"], r["timestamp"]) for r in _csv_rows(path))
+    ds = Dataset("ml-latest-small", catalog, _index_ratings(catalog, "mls", rows, path), notes=tuple(notes))
+    if with_text:
+        cov = text_coverage(ds)
+        msg = (
+            f"item text coverage: {cov['items_with_text']}/{cov['items']} items ({cov['item_share']:.1%}), "
+            f"carrying {cov['rating_share']:.1%} of ratings"
+        )
+        log.info("ml-latest-small: %s", msg)
+        ds = Dataset(ds.name, ds.catalog, ds.ratings, ds.partial, ds.notes + (msg,))
+    return ds
+
+
+def _join_latest_small_text(loc: DataLocator, items: list[Item]) -> tuple[list[Item], str]:
+    """Join by ids, not titles: movieId ≤ 3952 → MeLU (ML-1M ids); links.tmdbId → TMDB-5000."""
+    melu_path = loc.optional("ml-1m-plots-melu/movies_extrainfos.dat")
+    melu = load_melu(melu_path) if melu_path else {}
+    tmdb_path = loc.optional("tmdb/tmdb_5000_movies.csv")
+    links_path = loc.optional("ml-latest-small/links.csv") if tmdb_path else None
+    tmdb = load_tmdb(tmdb_path) if tmdb_path else {}
+    tmdb_of = {}
+    if links_path:
+        tmdb_of = {r["movieId"]: (r.get("tmdbId") or "").strip() for r in _csv_rows(links_path)}
+    out, n_melu, n_tmdb = [], 0, 0
+    for it in items:
+        mid = it.id.split(":", 1)[1]
+        t_melu = melu.get(mid) if int(mid) <= 3952 else None
+        t_tmdb = tmdb.get(tmdb_of.get(mid, ""))
+        n_melu += t_melu is not None
+        n_tmdb += t_tmdb is not None
+        out.append(_with_text(_with_text(it, t_melu), t_tmdb))
+    return out, f"text sources: MeLU {n_melu} items, TMDB {n_tmdb} items"
+
+
+def load_goodbooks(loc: DataLocator, with_text: bool = True) -> Dataset:
+    """goodbooks-10k catalog (no per-user ratings offline: the catalog is the second domain)."""
+    items = []
+    for r in _csv_rows(loc.find("goodbooks-10k/books.csv")):
+        year_s = (r.get("original_publication_year") or "").strip()
+        try:
+            year = int(float(year_s)) if year_s else None
+        except ValueError:
+            year = None
+        title = (r.get("original_title") or "").strip() or r["title"].strip()
+        series = r["title"].strip() if r["title"].strip() != title else ""
+        try:
+            avg = float(r.get("average_rating") or "nan")
+        except ValueError:
+            avg = None
+        items.append(
+            Item(
+                id=f"book:{r['book_id']}", title=title, year=year, domain="book", raw_title=r["title"],
+                authors=tuple(a.strip() for a in r["authors"].split(",") if a.strip()), avg_rating=avg,
+                extra={k: v for k, v in (("series_title", series), ("ratings_count", r.get("ratings_count") or ""),
+                                          ("image_url", r.get("image_url") or "")) if v},
+            )
+        )
+    empty = _ratings_from_columns([], [], [], [])
+    return Dataset("goodbooks-10k", Catalog(items, "goodbooks-10k"), empty, notes=("catalog only: no ratings",))
+
+
+_LOADERS: dict[str, Callable[[DataLocator, bool], Dataset]] = {
+    "ml-100k": load_ml100k,
+    "ml-1m": load_ml1m,
+    "ml-latest-small": load_ml_latest_small,
+    "goodbooks-10k": load_goodbooks,
+}
+
+
+def load_dataset(name: str, locator: DataLocator | None = None, *, with_text: bool = True) -> Dataset:
+    """Load a dataset by name: one of DATASETS."""
+    if name not in _LOADERS:
+        raise UnknownDatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return _LOADERS[name](locator or DataLocator(), with_text)
+
+
+def text_coverage(ds: Dataset) -> dict[str, float]:
+    """How many items have a plot/overview, and what share of ratings they carry."""
+    has = np.fromiter((bool(it.plot) for it in ds.catalog), dtype=bool, count=len(ds.catalog))
+    per_item = np.bincount(ds.ratings.item, minlength=len(ds.catalog))
+    total = max(int(per_item.sum()), 1)
+    return {
+        "items": len(ds.catalog),
+        "items_with_text": int(has.sum()),
+        "item_share": float(has.mean()) if len(has) else 0.0,
+        "rating_share": float(per_item[has].sum() / total),
+    }
+
+
+def clear_cache(cache_dir: Path = DEFAULT_CACHE) -> None:
+    """Remove downloaded data (used by `chatrec-index --clear-data`)."""
+    shutil.rmtree(cache_dir / "data", ignore_errors=False)

@@ -1,0 +1,68 @@
+"""Title normalisation: "Shawshank Redemption, The (1994)" → ("The Shawshank Redemption", 1994).
+
+MovieLens writes English articles (and some foreign ones) at the end after a comma, and appends the year;
+users type "the shawshank redemption" or "shawshank". `normalise_title` gives the display form, `title_key`
+the lowercase, punctuation-free form used for matching.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Articles MovieLens moves to the end ("Matrix, The"); foreign ones appear in ML titles too.
+_ARTICLES = ("The", "A", "An", "Les", "Le", "La", "L'", "Il", "El", "Der", "Die", "Das", "Los", "Las", "Un", "Une", "I")
+_YEAR_RE = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
+_ALT_RE = re.compile(r"\s*\(([^()]*)\)\s*$")  # trailing "(a.k.a. X)" or foreign title in parentheses
+_TRAIL_ARTICLE_RE = re.compile(r"^(?P<head>.+), (?P<art>" + "|".join(re.escape(a) for a in _ARTICLES) + r")$")
+
+
+def split_year(raw: str) -> tuple[str, int | None]:
+    """Strip a trailing "(1994)" and return (rest, 1994)."""
+    raw = raw.strip()
+    m = _YEAR_RE.search(raw)
+    if not m:
+        return raw, None
+    return raw[: m.start()].rstrip(), int(m.group(1))
+
+
+def _move_article(part: str) -> str:
+    m = _TRAIL_ARTICLE_RE.match(part.strip())
+    if not m:
+        return part.strip()
+    art = m.group("art")
+    sep = "" if art.endswith("'") else " "
+    return f"{art}{sep}{m.group('head')}"
+
+
+def normalise_title(raw: str) -> tuple[str, int | None, tuple[str, ...]]:
+    """Return (display title, year, alternative titles) for a MovieLens-style raw title.
+
+    "City of Lost Children, The (Cité des enfants perdus, La) (1995)"
+      → ("The City of Lost Children", 1995, ("La Cité des enfants perdus",))
+    """
+    rest, year = split_year(raw)
+    alts: list[str] = []
+    # Peel trailing parenthesised alternative titles ("(a.k.a. Foo)", foreign original titles).
+    while True:
+        m = _ALT_RE.search(rest)
+        if not m or m.start() == 0:
+            break
+        alt = m.group(1).strip()
+        if alt.lower().startswith("a.k.a. "):
+            alt = alt[7:]
+        if alt:
+            alts.append(_move_article(alt))
+        rest = rest[: m.start()].rstrip()
+    title = _move_article(rest)
+    return title, year, tuple(alts)
+
+
+def title_key(text: str) -> str:
+    """Lowercase ASCII-folded key without punctuation or a leading article: for fuzzy matching."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower().replace("&", " and ")
+    text = re.sub(r"[^\w\s]", " ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"^(the|a|an) ", "", text)
+    return text
