@@ -1,0 +1,27 @@
+"""`chatrec-eval SUBCOMMAND ...`: dispatch to the harness modules (each has its own argparse `main(argv)`)."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "offline": ("chatrec.eval.offline", "classical recommenders on published protocols"),
+    "tune": ("chatrec.eval.tune", "tune ALS on a validation split carved from training data"),
+    "lmrecsys": ("chatrec.eval.lmrecsys", "LMRecSys zero-shot title scoring on ML-1M"),
+    "dialogue": ("chatrec.eval.dialogue", "scripted KO/EN dialogues and simulated users"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+        print("usage: chatrec-eval {" + ",".join(SUBCOMMANDS) + "} [options]\n")
+        for name, (_, helptext) in SUBCOMMANDS.items():
+            print(f"  {name:10s} {helptext}")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
