@@ -108,8 +108,9 @@ def from_env(env: Mapping[str, str] | None = None, base: Settings | None = None)
                 kw[f.name] = _convert(f, env[name])
                 break
     s = base or Settings()
-    # An API key or base URL without an explicit backend means "use the OpenAI-compatible server".
-    if "llm_backend" not in kw and ("llm_base_url" in kw or "llm_api_key" in kw):
+    # A base URL without an explicit backend means "use that OpenAI-compatible server". A stray OPENAI_API_KEY
+    # in the shell alone does not switch the backend on (it would spend the user's money unasked).
+    if "llm_backend" not in kw and "llm_base_url" in kw:
         kw["llm_backend"] = "openai"
     return dataclasses.replace(s, **kw)
 
