@@ -1,0 +1,525 @@
+"""One conversation turn end to end, as a generator of events (TextChunk…, Notice…, Cards).
+
+understand → candidates (ALS ∪ knowledge ∪ popularity) → profile + rerank (LLM | LM scorer | score order) →
+grounded explanations → streamed reply + cards. The engine holds no per-user state: each call works on a copy of
+the Session and writes it back only when the turn's decisions are made, so an exception leaves the session as it
+was. A turn never raises: any failure becomes a polite message in the user's language.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Sequence
+
+from retrieval.documents import document_text
+from retrieval.titles import title_key
+from retrieval.types import Catalog, Item
+
+from . import prompts
+from .candidates_turn import CandidateAssembler, CandidateSet, PopularityIndex, informative
+from .events import Card, Cards, Event, FeedbackKind, Notice, TextChunk
+from .explain import explain, shared_attributes, validate_llm_reason
+from .llm import LLM, LLMError, NoLLM
+from .rerank import Ranking, llm_rerank, lm_rerank, refresh_profile, score_order
+from .session import Session
+from .settings import Settings
+from .understand import Constraints, Understander, Understanding
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+REPLY_MAX_TOKENS = 120
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+_TAG = re.compile(r"<[^>]{0,200}>")
+
+
+@dataclass
+class _Reply:
+    """What a turn decided, before anything is streamed."""
+
+    intro: str = ""
+    lines: list[str] = field(default_factory=list)
+    cards: tuple[Card, ...] | None = None
+    notices: list[Notice] = field(default_factory=list)
+    llm_failures: dict[str, str] = field(default_factory=dict)  # step → LLMError kind
+    llm_intro: list[tuple[str, str]] | None = None  # (label, reason) picks for the LLM-written intro
+    request: str = ""
+
+
+class Engine:
+    """Shared by all users; thread-safe as long as the parts are (they are read-only after fitting)."""
+
+    def __init__(self, catalog: Catalog, *, als=None, popularity=None, knowledge=None, resolver=None,
+                 llm: LLM | None = None, settings: Settings | None = None, books_catalog: Catalog | None = None,
+                 scorer=None):
+        self.catalog = catalog
+        self.books = books_catalog
+        self.knowledge = knowledge
+        self.resolver = resolver
+        self.llm: LLM = llm or NoLLM()
+        self.settings = settings or Settings()
+        self.scorer = scorer
+        fitted = popularity or als
+        self.popularity = PopularityIndex.from_generator(fitted, catalog) if fitted is not None else None
+        self.assembler = CandidateAssembler(catalog, als=als, popularity=self.popularity, knowledge=knowledge,
+                                            books_catalog=books_catalog)
+        self.understander = Understander(catalog, resolver, self.llm, books_catalog)
+        self._keys = [(title_key(it.title), it.id) for it in catalog]
+        self._guard_shingles = _shingles(" ".join(prompts.system_prompts()))
+        if resolver is not None:
+            # Loads the Korean morphology model now (~5 s once per process) instead of in the first user's turn.
+            resolver.find_mentions("영화 추천")
+
+    # ---------------------------------------------------------------------------------------------------------
+    # public API
+
+    def new_session(self, language: str = "en") -> Session:
+        if language not in prompts.LANGS:
+            raise ValueError(f"language must be one of {prompts.LANGS}, got {language!r}")
+        return Session(language=language)
+
+    def item(self, item_id: str) -> Item | None:
+        it = self.catalog.get(item_id)
+        if it is None and self.books is not None:
+            it = self.books.get(item_id)
+        return it
+
+    def status(self, language: str = "en") -> str:
+        ko = language == "ko"
+        if self.llm.enabled:
+            llm = f"LLM: {self.llm.describe()}"
+            rerank = {"llm": "LLM rerank", "lm": "LM title scorer", "score": "score order"}[self.settings.rerank]
+        else:
+            llm = ("LLM 없음: 규칙 기반 이해, 점수 순 정렬, 템플릿 설명" if ko else
+                   "No LLM: rule-based understanding, score-order ranking, template explanations")
+            rerank = "LM title scorer" if self.settings.rerank == "lm" and self.scorer else "score order"
+        know = ("지식 검색 켜짐" if ko else "knowledge search on") if self.knowledge is not None else \
+            ("지식 검색 꺼짐(평점만)" if ko else "knowledge search off (ratings only)")
+        books = ("책 추천 가능" if ko else "books on") if self.books is not None else ("책 없음" if ko else "books off")
+        return " · ".join([llm, ("정렬: " if ko else "ranking: ") + rerank, know, books])
+
+    def search_titles(self, prefix: str, k: int = 10) -> list[tuple[str, str]]:
+        """Search-as-you-type for onboarding: title prefix / word-prefix matches, most popular first, then fuzzy."""
+        key = title_key(prefix or "")[:100]
+        if not key:
+            return []
+        pop = self.popularity.count if self.popularity else {}
+        starts = [i for k_, i in self._keys if k_.startswith(key)]
+        words = [i for k_, i in self._keys if f" {key}" in f" {k_}" and not k_.startswith(key)]
+        ranked = sorted(starts, key=lambda i: -pop.get(i, 0)) + sorted(words, key=lambda i: -pop.get(i, 0))
+        out = list(dict.fromkeys(ranked))[:k]
+        if len(out) < k and self.resolver is not None:
+            try:
+                res = self.resolver.resolve(prefix[:100], k=k)
+                out += [m.item_id for m in res.matches if m.item_id in self.catalog and m.item_id not in out]
+            except (ValueError, KeyError) as e:
+                log.info("resolver gave nothing for %r: %s", prefix[:40], e)
+        return [(i, self.catalog[i].label) for i in out[:k]]
+
+    def turn(self, session: Session, message: str) -> Iterator[Event]:
+        lang = session.language
+        said: list[str] = []
+        try:
+            text, truncated = clean_message(message)
+            work = session.copy()
+            u, notes = self.understander.understand(text, work)
+            lang = work.language = u.language
+            work.add_turn("user", text[:1000])
+            reply = self._decide(work, u, text)
+            for kind in notes:
+                reply.llm_failures.setdefault("understand", kind)
+            if truncated:
+                reply.notices.insert(0, Notice(prompts.msg("truncated", lang, n=f"{MAX_MESSAGE_CHARS:,}"), "info"))
+            session.replace_with(work)  # decisions made: commit before streaming
+            yield from self._emit(session, reply, lang, said)
+        except Exception:  # the promise: a turn never raises; the session keeps its last good state
+            log.exception("turn failed")
+            apology = prompts.msg("error", lang)
+            said.append(apology)
+            yield TextChunk(apology)
+        finally:
+            if said:
+                session.add_turn("assistant", "\n".join(said)[:4000])
+
+    def feedback(self, session: Session, item_id: str, kind: FeedbackKind) -> Iterator[Event]:
+        lang = session.language
+        if kind not in ("like", "dislike", "seen"):
+            log.warning("feedback kind must be like, dislike or seen, got %r", str(kind)[:40])
+            yield Notice(prompts.msg("bad_feedback", lang), "error")
+            return
+        try:
+            item = self.item(item_id)
+            if item is None:
+                yield Notice(("That item is not in the catalog." if lang == "en" else
+                              "카탈로그에 없는 작품이에요."), "error")
+                return
+            work = session.copy()
+            {"like": work.like, "dislike": work.dislike, "seen": work.mark_seen}[kind](item_id)
+            reply = _Reply()
+            reply.intro = prompts.msg({"like": "noted_like", "dislike": "noted_dislike", "seen": "noted_seen"}[kind],
+                                      lang, titles=item.title)
+            if item_id in work.last_cards:
+                cards = self._replace_card(work, item_id, lang)
+                if cards is not None:
+                    reply.cards = cards
+                    reply.lines.append(prompts.msg("replaced", lang))
+            work.profile_key = ""  # evidence changed: the next turn refreshes the profile
+            session.replace_with(work)
+            yield TextChunk(reply.intro)
+            for line in reply.lines:
+                yield TextChunk("\n" + line)
+            if reply.cards is not None:
+                yield Cards(reply.cards)
+        except Exception:
+            log.exception("feedback failed")
+            yield TextChunk(prompts.msg("error", lang))
+
+    # ---------------------------------------------------------------------------------------------------------
+    # deciding
+
+    def _decide(self, work: Session, u: Understanding, text: str) -> _Reply:
+        lang = u.language
+        r = _Reply(request=text)
+        if u.intent in ("empty", "emoji", "injection", "off_topic", "greeting"):
+            r.intro = prompts.msg(u.intent, lang)
+            return r
+        if u.clarify is not None:
+            return self._ask_back(work, u)
+        work.pending = None
+        if u.intent == "details":
+            return self._details(u, lang)
+        if u.intent == "compare":
+            return self._compare(u, lang)
+        intro_key = None
+        if u.intent == "not_like":
+            for i in u.disliked:
+                work.dislike(i)
+            r.intro = prompts.msg("noted_dislike", lang, titles=self._titles(u.disliked, lang))
+            return self._recommend(work, u, r, reuse_last=True)
+        if u.intent == "seen":
+            for i in u.seen:
+                work.mark_seen(i)
+            r.intro = prompts.msg("noted_seen", lang, titles=self._titles(u.seen, lang))
+            return self._recommend(work, u, r, reuse_last=True)
+        for i in u.liked:
+            work.like(i)
+        work.mention(u.liked)
+        if u.liked:
+            intro_key = "intro_like"
+        return self._recommend(work, u, r, reuse_last=not u.liked, intro_key=intro_key)
+
+    def _recommend(self, work: Session, u: Understanding, r: _Reply, *, reuse_last: bool,
+                   intro_key: str | None = None) -> _Reply:
+        lang = u.language
+        s = self.settings
+        c = u.constraints
+        domain = u.domain
+        # "more please" / a dislike: keep the previous request's constraints and domain.
+        if reuse_last and not c.has_any and (u.intent in ("not_like", "seen") or not informative(c.query)) \
+                and u.intent != "books":
+            c = Constraints.from_dict(work.last_request.get("constraints", {}))
+            domain = work.last_request.get("domain", domain)
+        if domain == "book" and self.books is None:
+            r.notices.append(Notice(prompts.msg("no_books", lang), "info"))
+            domain = "movie"
+        for w in c.wishes(lang):
+            work.add_wish(w)
+        seeds = [i for i in work.liked if self.item(i) is not None]
+        cands = self.assembler.assemble(seeds=seeds if domain == "book" else [i for i in seeds if i in self.catalog],
+                                        constraints=c, exclude=work.excluded(), domain=domain,
+                                        n=s.n_candidates, n_min=s.n_recs)
+        for key in cands.notices:
+            r.notices.append(Notice(prompts.msg(key, lang), "fallback" if key.startswith("fb_") else "info"))
+        work.domain = domain
+        work.last_request = {"constraints": c.to_dict(), "domain": domain}
+        if not cands.candidates:
+            r.lines.append(prompts.msg("no_results", lang))
+            r.cards = ()
+            work.show([])
+            return r
+
+        llm_ok = self.llm.enabled
+        fail = refresh_profile(work, self.llm if llm_ok else None, self.item, lang)
+        if fail:
+            r.llm_failures["profile"] = fail
+            llm_ok = fail not in ("unavailable", "timeout")  # don't wait on a dead server twice in one turn
+        ranking = self._rank(work, cands, c, u, r, llm_ok)
+        if ranking.fallback and s.rerank == "llm":
+            r.llm_failures["rerank"] = ranking.fallback
+        elif ranking.fallback and s.rerank == "lm":
+            r.notices.append(Notice(prompts.msg("fb_lm", lang, why=prompts.why(ranking.fallback, lang)), "fallback"))
+
+        liked_items = [it for it in (self.item(i) for i in work.liked) if it is not None]
+        by_id = {cd.id: cd for cd in cands.candidates}
+        cards = []
+        for i in ranking.ids:
+            cd = by_id[i]
+            ex = explain(cd.item, lang=lang, liked=liked_items, constraints=c, sources=cd.sources)
+            llm_reason = ranking.reasons.get(i)
+            reason = ex.reason
+            if llm_reason and self._reason_ok(llm_reason, cd.item, liked_items, ranking.ids, lang):
+                reason = llm_reason
+            cards.append(_card(cd.item, reason, ex.source))
+        r.cards = tuple(cards)
+        work.show([cd.item_id for cd in cards])
+        work.card_notes = {cd.item_id: [cd.reason, cd.source] for cd in cards}
+        if not r.intro:
+            if intro_key == "intro_like":
+                r.intro = prompts.msg("intro_like", lang, titles=self._titles(u.liked, lang))
+            elif domain == "book":
+                r.intro = prompts.msg("intro_books", lang)
+            elif c.has_any or "search" in {s_ for cd in cands.candidates for s_ in cd.sources}:
+                r.intro = prompts.msg("intro_wish", lang)
+            elif seeds:
+                r.intro = prompts.msg("intro_like", lang, titles=self._titles(seeds[-2:], lang))
+            else:
+                r.intro = prompts.msg("intro_popular", lang)
+        r.lines = [f"{n}. {cd.label} — {cd.reason}" for n, cd in enumerate(cards, 1)] + r.lines
+        r.lines.append(prompts.msg("more_prompt", lang))
+        dead = any(k in ("unavailable", "timeout") for k in r.llm_failures.values())
+        if llm_ok and not dead:
+            r.llm_intro = [(cd.label, cd.reason) for cd in cards]
+        return r
+
+    def _rank(self, work: Session, cands: CandidateSet, c: Constraints, u: Understanding, r: _Reply,
+              llm_ok: bool) -> Ranking:
+        k = self.settings.n_recs
+        mode = self.settings.rerank
+        if mode == "lm" and self.scorer is not None:
+            hist = [it.title for it in (self.item(i) for i in work.liked) if it is not None]
+            return lm_rerank(self.scorer, cands, k, hist)
+        if mode == "llm" and self.llm.enabled:
+            if not llm_ok:
+                return score_order(cands, k, fallback=r.llm_failures.get("profile", "unavailable"))
+            return llm_rerank(self.llm, cands, k, profile=work.profile, request=r.request, lang=u.language)
+        return score_order(cands, k)
+
+    def _reason_ok(self, text: str, item: Item, liked: Sequence[Item], card_ids, lang: str) -> bool:
+        allowed = " ".join([document_text(item)] + [it.label for it in liked])
+        return validate_llm_reason(text, lang=lang, allowed_text=allowed, names_items=self._named_items,
+                                   allowed_ids=set(card_ids) | {it.id for it in liked},
+                                   titles=[item.title] + [it.title for it in liked])
+
+    def _named_items(self, text: str) -> set[str]:
+        if self.resolver is None:
+            return set()
+        out = set()
+        for m in self.resolver.find_mentions(text):
+            if m.resolution.status == "matched" and m.resolution.matches:
+                out.add(m.resolution.matches[0].item_id)
+        return out
+
+    def _ask_back(self, work: Session, u: Understanding) -> _Reply:
+        lang = u.language
+        cl = u.clarify
+        work.pending = cl
+        r = _Reply()
+        if cl.options:
+            opts = " ".join(f"({n}) {self.item(i).label}" for n, i in enumerate(cl.options, 1) if self.item(i))
+            key = "unknown_title" if cl.text in u.unknown else "ask_which"
+            r.intro = prompts.msg(key, lang, text=cl.text, options=opts)
+        else:
+            work.pending = None
+            r.intro = prompts.msg("unknown_no_guess", lang, text=cl.text)
+        return r
+
+    def _details(self, u: Understanding, lang: str) -> _Reply:
+        it = self.item(u.targets[0])
+        r = _Reply()
+        if it is None:
+            r.intro = prompts.msg("need_title", lang)
+            return r
+        r.intro = prompts.msg("details_head", lang, title=it.label)
+        r.lines = [_facts_line(it, lang)]
+        if it.plot:
+            plot = it.plot.strip()
+            r.lines.append(("줄거리(영문): " if lang == "ko" else "") + plot[:400] + ("…" if len(plot) > 400 else ""))
+        return r
+
+    def _compare(self, u: Understanding, lang: str) -> _Reply:
+        a, b = (self.item(i) for i in u.targets[:2])
+        r = _Reply()
+        if a is None or b is None:
+            r.intro = prompts.msg("need_two", lang)
+            return r
+        r.intro = prompts.msg("compare_head", lang, a=a.label, b=b.label)
+        r.lines = [f"• {_facts_line(a, lang)}", f"• {_facts_line(b, lang)}"]
+        shared = shared_attributes(a, b, document_text(b))
+        if shared:
+            vals = ", ".join(prompts.genre_name(v, lang) if k == "genre" else v for k, v in shared[:4])
+            r.lines.append(("공통점: " if lang == "ko" else "In common: ") + vals)
+        return r
+
+    def _replace_card(self, work: Session, item_id: str, lang: str) -> tuple[Card, ...] | None:
+        c = Constraints.from_dict(work.last_request.get("constraints", {}))
+        domain = work.last_request.get("domain", "movie")
+        if domain == "book" and self.books is None:
+            domain = "movie"
+        seeds = [i for i in work.liked if self.item(i) is not None]
+        if domain == "movie":
+            seeds = [i for i in seeds if i in self.catalog]
+        cands = self.assembler.assemble(seeds=seeds, constraints=c, exclude=work.excluded() | set(work.last_cards),
+                                        domain=domain, n=self.settings.n_recs, n_min=1)
+        liked_items = [it for it in (self.item(i) for i in work.liked) if it is not None]
+        old = list(work.last_cards)
+        idx = old.index(item_id)
+        cards: list[Card] = []
+        for i in old:
+            if i == item_id:
+                continue
+            it = self.item(i)
+            note = work.card_notes.get(i)
+            if it is None:
+                continue
+            if note:
+                cards.append(_card(it, note[0], note[1]))
+            else:
+                ex = explain(it, lang=lang, liked=liked_items, constraints=c)
+                cards.append(_card(it, ex.reason, ex.source))
+        if cands.candidates:
+            new = cands.candidates[0]
+            ex = explain(new.item, lang=lang, liked=liked_items, constraints=c, sources=new.sources)
+            cards.insert(idx, _card(new.item, ex.reason, ex.source))
+        work.show([cd.item_id for cd in cards])
+        work.card_notes = {cd.item_id: [cd.reason, cd.source] for cd in cards}
+        return tuple(cards)
+
+    def _titles(self, ids: Sequence[str], lang: str) -> str:
+        return prompts.join_names([self.item(i).title for i in ids if self.item(i) is not None], lang)
+
+    # ---------------------------------------------------------------------------------------------------------
+    # emitting
+
+    def _emit(self, session: Session, r: _Reply, lang: str, said: list[str]) -> Iterator[Event]:
+        streamed = False
+        if r.llm_intro is not None and r.cards:
+            if r.intro and r.intro not in _INTROS_REPLACED_BY_LLM:
+                said.append(r.intro)
+                yield TextChunk(r.intro + "\n")
+            try:
+                for piece in self._llm_intro(session, r, lang):
+                    streamed = True
+                    said.append(piece)
+                    yield TextChunk(piece)
+            except LLMError as e:
+                log.info("LLM reply failed (%s): template text", e.kind)
+                r.llm_failures["reply"] = e.kind
+            if streamed:
+                said.append("\n")
+                yield TextChunk("\n")
+        if not streamed and r.intro and (r.llm_intro is None or r.intro in _INTROS_REPLACED_BY_LLM):
+            said.append(r.intro)
+            yield TextChunk(r.intro + ("\n" if r.lines else ""))
+        for n, line in enumerate(r.lines):
+            chunk = line + ("\n" if n < len(r.lines) - 1 else "")
+            said.append(chunk)
+            yield TextChunk(chunk)
+        fb = self._fallback_notice(r.llm_failures, lang)
+        if fb is not None:
+            r.notices.append(fb)
+        seen_text = set()
+        for n in r.notices:
+            if n.text not in seen_text:
+                seen_text.add(n.text)
+                yield n
+        if r.cards is not None:
+            yield Cards(r.cards)
+
+    def _llm_intro(self, session: Session, r: _Reply, lang: str) -> Iterator[str]:
+        """Stream the LLM's intro sentence by sentence, dropping any sentence that fails the safety checks."""
+        msgs = prompts.reply_messages(lang, session.profile, r.request[:500], r.llm_intro)
+        allowed = {cd.item_id for cd in r.cards} | set(session.liked)
+        buf = ""
+        any_ok = False
+        for piece in self.llm.stream(msgs, max_tokens=min(REPLY_MAX_TOKENS, self.settings.llm_max_tokens)):
+            buf += piece
+            while True:
+                m = _SENTENCE_END.search(buf)
+                if m is None and len(buf) > 240:
+                    cut = buf.rfind(" ", 0, 240)
+                    m = re.compile(r" ").search(buf, cut if cut > 0 else 240)
+                if m is None:
+                    break
+                sent, buf = buf[: m.end()], buf[m.end():]
+                ok = self._safe_sentence(sent, allowed, session)
+                if ok:
+                    any_ok = True
+                    yield ok + " "
+        tail = self._safe_sentence(buf, allowed, session)
+        if tail:
+            any_ok = True
+            yield tail
+        if not any_ok:
+            raise LLMError("the LLM's reply was empty or unusable", "bad_output")
+
+    def _safe_sentence(self, sent: str, allowed: set[str], session: Session) -> str | None:
+        s = _TAG.sub("", sent).replace("<", "").replace(">", "")
+        s = re.sub(r"[ \t]+", " ", s).strip()
+        if len(s) < 2:
+            return None
+        if _shingles(s) & self._guard_shingles:
+            return None  # echoes the system prompt
+        low = s.lower()
+        for i in session.disliked:
+            it = self.item(i)
+            if it is not None and re.search(rf"(?<!\w){re.escape(it.title.lower())}(?!\w)", low):
+                return None  # never bring a disliked title back
+        try:
+            if self._named_items(s) - allowed:
+                return None  # names an item that is not on the cards
+        except Exception as e:  # the resolver must not break the stream; drop the sentence instead
+            log.warning("resolver failed on LLM text: %s", e)
+            return None
+        return s
+
+    @staticmethod
+    def _fallback_notice(fails: dict[str, str], lang: str) -> Notice | None:
+        if not fails:
+            return None
+        kinds = list(fails.values())
+        why = prompts.why(kinds[0], lang)
+        if set(fails) == {"rerank"}:
+            return Notice(prompts.msg("fb_rerank", lang, why=why), "fallback")
+        if set(fails) == {"reply"}:
+            return Notice(prompts.msg("fb_reply", lang, why=why), "fallback")
+        return Notice(prompts.msg("fb_llm", lang, why=why), "fallback")
+
+
+# The generic intros the LLM rewrites; feedback-style intros ("Got it, I won't suggest X") stay before the LLM text.
+_INTROS_REPLACED_BY_LLM = {prompts.msg(k, lang) for k in ("intro_wish", "intro_popular", "intro_books")
+                           for lang in prompts.LANGS}
+
+
+def clean_message(message: Any) -> tuple[str, bool]:
+    """Normalised text (NFC, no control characters) cut to MAX_MESSAGE_CHARS; True when it was cut."""
+    text = "" if message is None else str(message)
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    truncated = len(text) > MAX_MESSAGE_CHARS
+    return text[:MAX_MESSAGE_CHARS].strip(), truncated
+
+
+def _shingles(text: str, n: int = 6) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _card(it: Item, reason: str, source: str) -> Card:
+    return Card(item_id=it.id, title=it.title, year=it.year, genres=tuple(it.genres), domain=it.domain,
+                reason=reason, source=source, authors=tuple(it.authors))
+
+
+def _facts_line(it: Item, lang: str) -> str:
+    ko = lang == "ko"
+    parts = [it.label]
+    if it.genres:
+        parts.append(("장르: " if ko else "") + ", ".join(prompts.genre_name(g, lang) for g in it.genres))
+    if it.directors:
+        parts.append(("감독: " if ko else "directed by ") + ", ".join(it.directors))
+    if it.authors:
+        parts.append(("작가: " if ko else "by ") + ", ".join(it.authors[:3]))
+    if it.actors:
+        parts.append(("출연: " if ko else "starring ") + ", ".join(it.actors[:4]))
+    return " — ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "")

@@ -1,0 +1,342 @@
+"""LLM backends behind one small interface: an OpenAI-compatible server (langchain-openai), a local
+transformers chat model, or none at all.
+
+Every backend offers `stream(messages)` (text pieces as they are generated) and `structured(messages, schema,
+model)` (a JSON object constrained by a JSON schema, validated into a pydantic model). Every failure — timeout,
+connection refused, HTTP error, unparsable or schema-violating output — surfaces as one typed `LLMError`, so the
+engine can fall back for that step and say so. API keys are never logged or put in error messages.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from typing import Any, Iterator, Protocol, Sequence, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+Message = tuple[str, str]  # (role, content); role is "system" | "user" | "assistant"
+T = TypeVar("T", bound=BaseModel)
+
+STRUCTURED_METHODS = ("json_schema", "function_calling", "json_object", "prompt")
+
+
+class LLMError(RuntimeError):
+    """An LLM step failed. `kind` says how: unavailable | timeout | http | bad_output | config."""
+
+    def __init__(self, message: str, kind: str = "unavailable"):
+        super().__init__(message)
+        self.kind = kind
+
+
+class LLM(Protocol):
+    name: str
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]: ...
+
+    def structured(self, messages: Sequence[Message], schema: dict, model: type[T], *,
+                   max_tokens: int | None = None, check_schema: bool = True) -> T: ...
+
+    def describe(self) -> str: ...
+
+
+def _validate(data: Any, schema: dict, model: type[T], check_schema: bool = True) -> T:
+    """Check the JSON schema (enums, lengths, patterns) and then the pydantic model; either failing is bad output.
+
+    `check_schema=False` keeps only the pydantic check, for callers that repair partial answers themselves
+    (the reranker drops ids outside the enum instead of discarding the whole ranking)."""
+    import jsonschema
+
+    if data is None:
+        raise LLMError("the model returned no structured answer", "bad_output")
+    try:
+        if check_schema:
+            jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as e:
+        raise LLMError(f"structured answer violates the schema: {e.message[:200]}", "bad_output") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise LLMError(f"structured answer does not fit {model.__name__}: {e.errors()[:2]}", "bad_output") from None
+
+
+_JSON_OBJ = re.compile(r"\{.*\}", re.S)
+
+
+def parse_json_object(text: str) -> Any:
+    """The first {...} block of free text as JSON (for backends without constrained decoding)."""
+    m = _JSON_OBJ.search(text or "")
+    if not m:
+        raise LLMError("the model's answer holds no JSON object", "bad_output")
+    try:
+        return json.loads(m.group(0))
+    except json.JSONDecodeError as e:
+        raise LLMError(f"the model's answer is not valid JSON ({e.msg})", "bad_output") from None
+
+
+def _schema_instruction(schema: dict) -> str:
+    return ("Answer with one JSON object only, no other text, matching this JSON schema:\n"
+            + json.dumps(schema, ensure_ascii=False))
+
+
+class NoLLM:
+    """No language model: the engine uses rules, score order and templates."""
+
+    name = "none"
+
+    @property
+    def enabled(self) -> bool:
+        return False
+
+    def stream(self, messages, *, max_tokens=None):
+        raise LLMError("no LLM is configured (llm_backend=none)", "config")
+
+    def structured(self, messages, schema, model, *, max_tokens=None, check_schema=True):
+        raise LLMError("no LLM is configured (llm_backend=none)", "config")
+
+    def describe(self) -> str:
+        return "none"
+
+
+def autodetect_method(base_url: str | None) -> str:
+    """OpenAI's own API takes strict `json_schema`; llama.cpp answers that with HTTP 500, but follows a forced
+    tool call with the schema as a grammar (verified 10/10 valid, ids always inside the enum) — as do vLLM and
+    Ollama, so function calling is the portable choice for everything that is not api.openai.com."""
+    if base_url is None or "api.openai.com" in base_url:
+        return "json_schema"
+    return "function_calling"
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    import httpx
+    import openai
+
+    if isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError,
+                        httpx.TransportError)):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def _as_llm_error(exc: BaseException) -> LLMError:
+    import httpx
+    import openai
+    from langchain_core.exceptions import OutputParserException
+
+    if isinstance(exc, LLMError):
+        return exc
+    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+        return LLMError("the LLM server did not answer in time", "timeout")
+    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+        return LLMError("the LLM server cannot be reached", "unavailable")
+    if isinstance(exc, openai.AuthenticationError):
+        return LLMError("the LLM server refused the API key (check llm_api_key)", "config")
+    if isinstance(exc, openai.APIStatusError):
+        return LLMError(f"the LLM server answered HTTP {exc.status_code}", "http")
+    if isinstance(exc, (OutputParserException, json.JSONDecodeError)):
+        return LLMError("the LLM's structured answer could not be parsed", "bad_output")
+    return LLMError(f"LLM call failed: {type(exc).__name__}", "unavailable")
+
+
+class OpenAICompatibleLLM:
+    """Any OpenAI-compatible chat server (OpenAI, vLLM, Ollama, llama.cpp) through langchain-openai."""
+
+    name = "openai"
+
+    def __init__(self, *, base_url: str | None, api_key: str, model: str, timeout_s: float = 60.0,
+                 max_retries: int = 2, max_tokens: int = 512, temperature: float = 0.2,
+                 structured_method: str = "auto"):
+        from langchain_openai import ChatOpenAI
+
+        if structured_method == "auto":
+            structured_method = autodetect_method(base_url)
+        if structured_method not in STRUCTURED_METHODS:
+            raise ValueError(f"structured_method must be 'auto' or one of {STRUCTURED_METHODS}")
+        self.base_url = base_url
+        self.model = model
+        self.max_tokens = max_tokens
+        self.max_retries = max(0, int(max_retries))
+        self.structured_method = structured_method
+        # Local servers need some key string; a missing real key for api.openai.com fails with a clear config error.
+        self._chat = ChatOpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", model=model, timeout=timeout_s,
+            max_retries=0,  # retries are ours (tenacity), bounded and with backoff
+            temperature=temperature,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        where = self.base_url or "api.openai.com"
+        return f"openai-compatible · {self.model} @ {where} · structured={self.structured_method}"
+
+    def _bound(self, max_tokens: int | None):
+        # `max_tokens=` alone is sent as max_completion_tokens, which llama.cpp ignores: send the classic field too.
+        n = int(max_tokens or self.max_tokens)
+        if self._official():
+            return self._chat.bind(max_tokens=n)
+        return self._chat.bind(extra_body={"max_tokens": n})
+
+    def _official(self) -> bool:
+        return self.base_url is None or "api.openai.com" in (self.base_url or "")
+
+    def _retrying(self):
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+        return Retrying(stop=stop_after_attempt(self.max_retries + 1), wait=wait_exponential(0.5, max=4.0),
+                        retry=retry_if_exception(_is_retryable), reraise=True)
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
+        """Yield text pieces. Connection failures before the first piece are retried; later ones raise LLMError."""
+        runnable = self._bound(max_tokens)
+        msgs = [tuple(m) for m in messages]
+        started = False
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    it = runnable.stream(msgs)
+                    first = next(it, None)  # connection errors surface here, while a retry is still harmless
+            started = True
+            if first is not None and first.content:
+                yield str(first.content)
+            for chunk in it:
+                if chunk.content:
+                    yield str(chunk.content)
+        except GeneratorExit:
+            raise
+        except Exception as e:  # every transport / HTTP failure becomes one typed error
+            err = _as_llm_error(e)
+            if started:
+                err = LLMError(f"{err} (the stream stopped midway)", err.kind)
+            raise err from None
+
+    def structured(self, messages: Sequence[Message], schema: dict, model: type[T], *,
+                   max_tokens: int | None = None, check_schema: bool = True) -> T:
+        from langchain_core.output_parsers import JsonOutputParser
+
+        schema = dict(schema)
+        schema.setdefault("title", model.__name__)
+        schema.setdefault("description", f"{model.__name__} answer")
+        bound = self._bound(max_tokens)
+        msgs = [tuple(m) for m in messages]
+        if self.structured_method == "json_object":
+            runnable = bound.bind(response_format={"type": "json_object", "schema": schema}) | JsonOutputParser()
+        elif self.structured_method == "prompt":
+            msgs = [("system", _schema_instruction(schema))] + msgs
+            runnable = bound
+        else:
+            runnable = bound.with_structured_output(schema, method=self.structured_method,
+                                                    **({"strict": True} if self.structured_method == "json_schema"
+                                                       else {}))
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    out = runnable.invoke(msgs)
+        except Exception as e:
+            raise _as_llm_error(e) from None
+        if self.structured_method == "prompt":
+            out = parse_json_object(str(out.content))
+        return _validate(out, schema, model, check_schema)
+
+
+class TransformersLLM:
+    """A local chat model (folder, model id in the HF cache, or GGUF) with its chat template; greedy decoding."""
+
+    name = "transformers"
+
+    def __init__(self, model: str, *, gguf_file: str | None = None, cache_dir=None, max_tokens: int = 512,
+                 temperature: float = 0.0, timeout_s: float = 120.0):
+        from retrieval.lm_loading import load_lm
+
+        self.lm = load_lm(model, gguf_file=gguf_file, kind="causal", cache_dir=cache_dir)
+        if getattr(self.lm.tokenizer, "chat_template", None) is None:
+            raise LLMError(f"{model} has no chat template; use an instruct/chat model", "config")
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.timeout_s = timeout_s
+        # One generate() at a time: the model is shared by every session and torch is not re-entrant here.
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return f"transformers · {self.lm.source}"
+
+    def _inputs(self, messages: Sequence[Message]):
+        chat = [{"role": r, "content": c} for r, c in messages]
+        ids = self.lm.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
+                                                    return_dict=True)
+        return {k: v.to(self.lm.device) for k, v in ids.items()}
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.lm.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=self.timeout_s)
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                with self._lock:
+                    self.lm.model.generate(**self._inputs(messages), streamer=streamer, do_sample=False,
+                                           max_new_tokens=int(max_tokens or self.max_tokens),
+                                           pad_token_id=self.lm.tokenizer.eos_token_id)
+            except Exception as e:  # reported to the consumer below, never lost in the thread
+                errors.append(e)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        except Exception as e:  # queue.Empty on timeout
+            raise LLMError(f"local model stalled: {type(e).__name__}", "timeout") from None
+        worker.join(timeout=1.0)
+        if errors:
+            raise LLMError(f"local model failed: {type(errors[0]).__name__}: {errors[0]}", "unavailable")
+
+    def structured(self, messages: Sequence[Message], schema: dict, model: type[T], *,
+                   max_tokens: int | None = None, check_schema: bool = True) -> T:
+        # No grammar-constrained decoding here: instruct, parse the first JSON object, validate strictly.
+        msgs = [("system", _schema_instruction(schema))] + list(messages)
+        text = "".join(self.stream(msgs, max_tokens=max_tokens))
+        return _validate(parse_json_object(text), schema, model, check_schema)
+
+
+def make_llm(settings: Settings, *, structured_method: str = "auto") -> LLM:
+    """The backend named by settings.llm_backend. Raises LLMError(kind="config") when it cannot be built."""
+    if settings.llm_backend == "none":
+        return NoLLM()
+    if settings.llm_backend == "openai":
+        if not settings.llm_base_url and not settings.llm_api_key:
+            raise LLMError("llm_backend=openai needs llm_base_url (local server) or llm_api_key (OpenAI)", "config")
+        return OpenAICompatibleLLM(
+            base_url=settings.llm_base_url, api_key=settings.llm_api_key, model=settings.llm_model,
+            timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries,
+            max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+            structured_method=structured_method)
+    if settings.llm_backend == "transformers":
+        if not settings.local_model:
+            raise LLMError("llm_backend=transformers needs local_model (a folder, .gguf file or model id)", "config")
+        from retrieval.lm_loading import ModelLoadError
+
+        try:
+            return TransformersLLM(settings.local_model, gguf_file=settings.local_model_file,
+                                   cache_dir=settings.cache_dir, max_tokens=settings.llm_max_tokens,
+                                   timeout_s=settings.llm_timeout_s)
+        except ModelLoadError as e:
+            raise LLMError(str(e), "config") from e
+    raise LLMError(f"unknown llm_backend {settings.llm_backend!r}", "config")

@@ -1,0 +1,173 @@
+"""Parsing edge cases of LLM answers with a scripted fake LLM (the real server is in test_engine_llm_server.py)."""
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from chatrec.candidates_turn import Candidate, CandidateSet
+from chatrec.llm import LLMError, NoLLM, _validate, autodetect_method, make_llm, parse_json_object
+from chatrec.rerank import ranking_schema, llm_rerank, _RankingAnswer
+from chatrec.settings import Settings
+from retrieval.types import Item
+
+
+class ScriptedLLM:
+    """Returns canned structured answers (dicts are validated like a real backend would), or raises."""
+
+    name = "scripted"
+    enabled = True
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.calls = 0
+
+    def describe(self):
+        return "scripted"
+
+    def stream(self, messages, *, max_tokens=None):
+        yield from ["Hello ", "there."]
+
+    def structured(self, messages, schema, model, *, max_tokens=None, check_schema=True):
+        self.calls += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        if isinstance(self.answer, str):
+            return _validate(parse_json_object(self.answer), schema, model, check_schema)
+        return _validate(self.answer, schema, model, check_schema)
+
+
+def _cands(n=8) -> CandidateSet:
+    items = [Item(id=f"t:{i}", title=f"Title {i}", year=2000 + i, genres=("Drama",)) for i in range(n)]
+    return CandidateSet(tuple(Candidate(it, float(n - i), ("als",)) for i, it in enumerate(items)))
+
+
+def _rank(answer, k=3):
+    return llm_rerank(ScriptedLLM(answer), _cands(), k, profile="", request="something", lang="en")
+
+
+def test_valid_answer_is_used_in_order_with_reasons():
+    r = _rank({"picks": [{"id": "t:5", "reason": "good"}, {"id": "t:2", "reason": "fine"},
+                         {"id": "t:7", "reason": "ok"}]})
+    assert r.ids == ("t:5", "t:2", "t:7") and r.method == "llm" and r.fallback is None
+    assert r.reasons["t:5"] == "good"
+
+
+def test_unknown_and_duplicate_ids_are_dropped_and_filled_in_score_order():
+    r = _rank({"picks": [{"id": "nope:1", "reason": "x"}, {"id": "t:4", "reason": "a"},
+                         {"id": "t:4", "reason": "b"}]})
+    assert r.ids == ("t:4", "t:0", "t:1") and r.dropped == 2 and r.method == "llm"
+
+
+def test_only_unknown_ids_falls_back_to_score_order():
+    r = _rank({"picks": [{"id": "nope:1", "reason": "x"}]})
+    assert r.ids == ("t:0", "t:1", "t:2") and r.method == "score" and r.fallback == "bad_output"
+
+
+@pytest.mark.parametrize("answer", [
+    "not json at all",
+    '{"picks": [ {"id": "t:1", "reason": "unterminated',
+    "",
+    '{"unexpected": true, "picks": "nope"}',
+])
+def test_bad_json_falls_back_to_score_order(answer):
+    r = _rank(answer)
+    assert r.method == "score" and r.fallback == "bad_output" and r.ids == ("t:0", "t:1", "t:2")
+
+
+def test_empty_output_falls_back():
+    r = _rank({"picks": []})
+    assert r.method == "score" and r.fallback == "bad_output"
+
+
+@pytest.mark.parametrize("kind", ["timeout", "unavailable", "http"])
+def test_transport_errors_fall_back_with_their_kind(kind):
+    r = _rank(LLMError("boom", kind))
+    assert r.method == "score" and r.fallback == kind
+
+
+def test_reason_with_newline_or_quote_is_discarded_but_pick_kept():
+    r = _rank({"picks": [{"id": "t:3", "reason": 'bad "quote"'}, {"id": "t:1", "reason": "line\nbreak"},
+                         {"id": "t:2", "reason": "<b>html</b>"}]})
+    assert r.ids == ("t:3", "t:1", "t:2")
+    assert "t:3" not in r.reasons and "t:2" not in r.reasons
+    # whitespace is normalised before the pattern check
+    assert r.reasons["t:1"] == "line break"
+
+
+def test_schema_restricts_ids_and_length():
+    s = ranking_schema(["a", "b", "c"], k=5)
+    picks = s["properties"]["picks"]
+    assert picks["minItems"] == picks["maxItems"] == 3
+    assert picks["items"]["properties"]["id"]["enum"] == ["a", "b", "c"]
+    assert "pattern" in picks["items"]["properties"]["reason"]
+
+
+def test_strict_validation_rejects_enum_violation():
+    s = ranking_schema(["a", "b"], k=1)
+    with pytest.raises(LLMError) as e:
+        _validate({"picks": [{"id": "zzz", "reason": ""}]}, s, _RankingAnswer)
+    assert e.value.kind == "bad_output"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('Sure! {"a": 1} hope that helps', {"a": 1}),
+    ('```json\n{"a": [1, 2]}\n```', {"a": [1, 2]}),
+])
+def test_parse_json_object_finds_the_object(text, expected):
+    assert parse_json_object(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "no braces", "{not: json}"])
+def test_parse_json_object_errors_are_typed(text):
+    with pytest.raises(LLMError) as e:
+        parse_json_object(text)
+    assert e.value.kind == "bad_output"
+
+
+def test_none_answer_is_bad_output():
+    class M(BaseModel):
+        x: int
+    with pytest.raises(LLMError):
+        _validate(None, {"type": "object"}, M)
+
+
+def test_method_autodetect():
+    assert autodetect_method(None) == "json_schema"
+    assert autodetect_method("https://api.openai.com/v1") == "json_schema"
+    assert autodetect_method("http://127.0.0.1:8080/v1") == "function_calling"
+
+
+def test_make_llm_none_and_config_errors():
+    llm = make_llm(Settings())
+    assert isinstance(llm, NoLLM) and not llm.enabled
+    with pytest.raises(LLMError) as e:
+        list(llm.stream([("user", "hi")]))
+    assert e.value.kind == "config"
+    with pytest.raises(LLMError, match="llm_base_url"):
+        make_llm(Settings(llm_backend="openai"))
+    with pytest.raises(LLMError, match="local_model"):
+        make_llm(Settings(llm_backend="transformers"))
+
+
+def test_api_key_never_in_description_or_errors():
+    llm = make_llm(Settings(llm_backend="openai", llm_base_url="http://127.0.0.1:9/v1", llm_api_key="sk-SECRET123",
+                            llm_max_retries=0, llm_timeout_s=2))
+    assert "SECRET" not in llm.describe()
+    with pytest.raises(LLMError) as e:
+        list(llm.stream([("user", "hi")]))
+    assert "SECRET" not in str(e.value) and e.value.kind == "unavailable"
+
+
+@pytest.mark.parametrize("reason,ok", [
+    ("Fight Club (1999)", False),  # a small model echoing the title explains nothing
+    ("The Matrix (1999)", False),
+    ("a mind-bending sci-fi thriller, like The Matrix", True),
+    ("매트릭스처럼 화려한 액션이 돋보이는 SF 영화", True),
+])
+def test_llm_reason_must_say_more_than_a_title(reason, ok):
+    from chatrec.explain import validate_llm_reason
+
+    lang = "ko" if "영화" in reason else "en"
+    allowed = "Fight Club (1999) Sci-Fi Thriller mind-bending The Matrix (1999)"
+    assert validate_llm_reason(reason, lang=lang, allowed_text=allowed,
+                               titles=["Fight Club", "The Matrix"]) is ok
