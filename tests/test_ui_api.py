@@ -1,0 +1,223 @@
+"""The web app driven through its API with gradio_client: a full conversation, and 20 concurrent sessions.
+
+The app runs in-process on a free loopback port with the real engine on ml-latest-small (+ goodbooks-10k), the
+real Chroma store (embedded, a reduced index so a fresh CI cache builds in well under a minute) and no LLM.
+"""
+from __future__ import annotations
+
+import html
+import re
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import SHARED_DATA, TEST_CACHE, has_data
+
+INDEX_LIMIT = 1500
+N_SESSIONS = 20
+
+needs_data = pytest.mark.skipif(not has_data("ml-latest-small", "goodbooks-10k"),
+                                reason=f"needs ml-latest-small and goodbooks-10k in {SHARED_DATA}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(concurrency: int = 4):
+    """Bootstrap the real app and launch it without blocking. Returns (url, built, close)."""
+    from app import ui_config
+    from chatrec.bootstrap import bootstrap
+    from chatrec.settings import Settings
+    from ui.gradio_app import build_ui, launch_ui
+
+    settings = Settings(data_dir=SHARED_DATA, cache_dir=TEST_CACHE / "app", allow_download=False,
+                        llm_backend="none", rerank="score", concurrency=concurrency)
+    built = bootstrap(settings, index_limit=INDEX_LIMIT, progress=False)
+    demo = build_ui(built.engine, ui_config(built), concurrency=concurrency, engine_for=built.engine_for)
+    port = free_port()
+    launch_ui(demo, host="127.0.0.1", port=port, block=False, quiet=True)
+    return f"http://127.0.0.1:{port}/", built, demo.close
+
+
+@pytest.fixture(scope="module")
+def app():
+    if not has_data("ml-latest-small", "goodbooks-10k"):
+        pytest.skip(f"needs ml-latest-small and goodbooks-10k in {SHARED_DATA}")
+    url, built, close = start_app()
+    try:
+        yield url, built
+    finally:
+        close()
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def chat(client, message: str):
+    """Send a message; returns (history, cards, number of streamed updates)."""
+    job = client.submit(message, api_name="/chat")
+    outputs = list(job)  # every streamed update
+    result = job.result()
+    return result[1], result[2] or [], len(outputs)
+
+
+def feedback(client, item_id: str, kind: str):
+    result = client.predict(item_id, kind, api_name="/feedback")
+    return result[0], result[1] or []
+
+
+def texts(history, role: str) -> list[str]:
+    """Message texts as the user sees them (the app sends escaped HTML with <br> line breaks)."""
+    out = []
+    for m in history:
+        if m["role"] != role:
+            continue
+        content = m["content"]
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        out.append(html.unescape(re.sub(r"<br>", "\n", re.sub(r"</?small>", "", content))))
+    return out
+
+
+def client_for(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+def test_text_is_never_markup():
+    from ui.gradio_app import as_text_html
+
+    assert as_text_html("<img src=x onerror=alert(1)>\n**b**") == "&lt;img src=x onerror=alert(1)&gt;<br>**b**"
+
+
+def test_card_fields_are_escaped():
+    from chatrec.events import Card
+    from ui.gradio_app import card_html
+
+    card = Card("mls:1", "<b>Toy</b> Story", 1995, ("Animation",), "movie", "reason <script>x</script>",
+                "because you liked <i>it</i>", authors=("A & B",))
+    out = card_html(card, "en")
+    assert "<b>" not in out and "<script>" not in out and "<i>" not in out
+    assert 'data-item-id="mls:1"' in out and "&lt;b&gt;Toy&lt;/b&gt; Story" in out and "A &amp; B" in out
+
+
+def test_books_setting_adds_the_domain_words_once():
+    from ui.gradio_app import ChatController
+
+    assert ChatController.with_domain("like Dune", "movie") == "like Dune"
+    assert ChatController.with_domain("like Dune", "book") == "like Dune (books, please)"
+    assert ChatController.with_domain("듄 같은 거", "book") == "듄 같은 거 (책으로 추천해줘)"
+    assert ChatController.with_domain("books like Dune", "book") == "books like Dune"
+
+
+# ------------------------------------------------------------------------------------------------ the app
+def test_full_conversation(app):
+    url, built = app
+    c = client_for(url)
+    catalog = built.movies.catalog
+
+    history, cards, updates = chat(c, "Recommend movies like The Matrix")
+    assert texts(history, "user") == ["Recommend movies like The Matrix"]
+    reply = texts(history, "assistant")[-1]
+    assert reply.strip(), "the assistant replied with nothing"
+    assert updates > 2, "the reply was not streamed"
+    assert len(cards) >= 3
+    assert all(card["item_id"] in catalog for card in cards)
+    assert not any(card["title"] == "Matrix, The" or card["title"] == "The Matrix" for card in cards)
+    assert all(card["reason"] and card["source"] for card in cards)
+
+    # Dislike the first card: it disappears and the list is refilled.
+    gone = cards[0]["item_id"]
+    history, after = feedback(c, gone, "dislike")
+    assert gone not in [x["item_id"] for x in after]
+    assert len(after) == len(cards)
+
+    # Like another: it leaves the list (already liked) and the list stays full.
+    liked = after[0]["item_id"]
+    history, after2 = feedback(c, liked, "like")
+    assert liked not in [x["item_id"] for x in after2]
+    assert len(after2) >= 3
+
+    # A Korean turn: the reply follows the user's language; the disliked film never comes back.
+    history, cards_ko, _ = chat(c, "인터스텔라 같은 영화 추천해줘")
+    assert re.search(r"[\uac00-\ud7a3]", texts(history, "assistant")[-1]), "reply to Korean is not in Korean"
+    assert len(cards_ko) >= 3
+    assert gone not in [x["item_id"] for x in cards_ko]
+    assert texts(history, "user") == ["Recommend movies like The Matrix", "인터스텔라 같은 영화 추천해줘"]
+
+    # Onboarding search-as-you-type, then "start with these".
+    update = c.predict("toy story", [], api_name="/search_titles")
+    hits = [tuple(choice) for choice in update["choices"]]  # (label, item_id)
+    assert any(label.startswith("Toy Story") for label, _ in hits), hits
+    label, item_id = next(h for h in hits if h[0].startswith("Toy Story"))
+    result = c.predict([item_id], api_name="/like_titles")
+    assert label in texts(result[1], "assistant")[-1]
+    assert len(result[2]) >= 3 and item_id not in [x["item_id"] for x in result[2]]
+
+    # Reset: empty conversation and no cards.
+    result = c.predict(api_name="/reset")
+    assert result[0] == [] and result[1] == []
+
+
+def test_settings_books_and_list_length(app):
+    url, built = app
+    c = client_for(url)
+    # /chat parameters after the message: lang, n_recs, domain, rerank, llm (the settings accordion).
+    result = c.predict("Something like Interstellar", "en", 8, "book", "score", "none", api_name="/chat")
+    cards = result[2]
+    assert len(cards) == 8
+    assert all(card["domain"] == "book" and card["item_id"] in built.books.catalog for card in cards)
+
+
+def test_user_html_is_text(app):
+    url, _ = app
+    c = client_for(url)
+    attack = "<img src=x onerror=alert(1)>"
+    history, _, _ = chat(c, attack)
+    assert texts(history, "user") == [attack]
+    raw = history[0]["content"]
+    raw = raw[0]["text"] if isinstance(raw, list) else raw
+    assert "<img" not in raw and "&lt;img" in raw  # escaped before the Chatbot sees it
+
+
+def test_bad_feedback_kind_is_an_error(app):
+    from gradio_client.exceptions import AppError
+
+    url, _ = app
+    c = client_for(url)
+    with pytest.raises(AppError, match="feedback kind"):
+        c.predict("mls:1", "love", api_name="/feedback")
+
+
+def test_concurrent_sessions_are_isolated(app):
+    url, built = app
+    # Unambiguous titles (a bare "Heat" makes the engine ask which one, with no cards yet).
+    titles = ["Toy Story", "Pulp Fiction", "Fargo", "Alien", "Casablanca", "Jaws", "Rocky (1976)", "Up",
+              "Seven (1995)", "Amélie", "Forrest Gump", "Fight Club", "Memento", "Inception", "Shrek",
+              "Interstellar", "Vertigo", "Ratatouille", "Braveheart", "Goodfellas"]
+    assert len(titles) == N_SESSIONS
+
+    def one(i: int):
+        c = client_for(url)
+        msg = f"Recommend movies like {titles[i]}"
+        history, cards, _ = chat(c, msg)
+        first = cards[0]["item_id"] if cards else None
+        history2, cards2 = feedback(c, first, "dislike") if first else (history, cards)
+        history3, cards3, _ = chat(c, f"More please, session {i}")
+        return msg, history3, cards, cards2, cards3, first
+
+    with ThreadPoolExecutor(N_SESSIONS) as pool:
+        results = list(pool.map(one, range(N_SESSIONS)))
+
+    for i, (msg, history, cards, cards2, cards3, first) in enumerate(results):
+        assert texts(history, "user") == [msg, f"More please, session {i}"], f"session {i} saw another history"
+        assert len(cards) >= 3, f"session {i} got {len(cards)} cards"
+        assert first not in [x["item_id"] for x in cards2], f"session {i}: disliked card still shown"
+        assert first not in [x["item_id"] for x in cards3], f"session {i}: disliked card came back"
+    # Different requests lead to different lists: no session received another's cards wholesale.
+    firsts = {tuple(x["item_id"] for x in r[2]) for r in results}
+    assert len(firsts) > N_SESSIONS // 2

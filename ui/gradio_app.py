@@ -1,0 +1,484 @@
+"""The web UI: streamed chat, recommendation cards with feedback, onboarding, KO/EN labels, settings.
+
+Everything user-specific lives in one `gr.State` per browser session (a `Conversation` holding the engine's
+Session and the cards on screen); the module keeps no mutable globals, so concurrent users never see each other.
+
+Rendering is deliberate: the engine yields plain text, and the Chatbot renders neither Markdown nor raw HTML from
+it. Every message is HTML-escaped here (newlines become <br>), so `<img src=x onerror=...>` typed by a user shows
+up as those characters. Cards are built from escaped fields too.
+
+Named API endpoints (for gradio_client and scripts): /chat, /feedback, /reset, /search_titles, /like_titles.
+The conversation shown is kept server-side in the Conversation (not read back from the Chatbot input), so an API
+client continues its session exactly as a browser tab does.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+
+import gradio as gr
+
+from chatrec.events import Card, Cards, Event, Notice, TextChunk
+
+from .i18n import EXAMPLES, feedback_done, normalise_language, rerank_label, t
+
+MAX_CARDS = 10  # card slots on the page; the "number of recommendations" slider goes up to this
+BOOK_HINT = {"ko": " (책으로 추천해줘)", "en": " (books, please)"}
+_BOOK_WORDS = re.compile(r"\bbooks?\b|\bnovels?\b|책|소설", re.IGNORECASE)
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+MAX_MESSAGES = 200  # chat messages kept per session for display (the engine keeps its own shorter history)
+FEEDBACK_KINDS = ("like", "dislike", "seen")
+DOMAINS = ("movie", "book")
+
+
+class EngineLike(Protocol):
+    """What the UI needs from chatrec.engine.Engine (kept narrow so the UI can be read on its own)."""
+
+    def new_session(self, language: str = "en") -> Any: ...
+
+    def turn(self, session: Any, message: str) -> Iterator[Event]: ...
+
+    def feedback(self, session: Any, item_id: str, kind: str) -> Iterator[Event]: ...
+
+    def search_titles(self, prefix: str, k: int = 10) -> list[tuple[str, str]]: ...
+
+    def status(self, language: str = "en") -> str: ...
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    """What the page shows about the app's configuration (built by the composition root)."""
+
+    llm_choices: tuple[str, ...] = ("none",)  # configured backends, first = active
+    rerank_modes: tuple[str, ...] = ("score",)  # available modes, first = default
+    n_recs: int = 5
+    domains: tuple[str, ...] = DOMAINS
+    default_language: str = "en"
+    notes: tuple[str, ...] = ()  # degraded parts found at start-up (e.g. Chroma down), shown in the status line
+
+
+@dataclass
+class Prefs:
+    """Per-session choices from the settings accordion."""
+
+    n_recs: int = 5
+    domain: str = "movie"
+    rerank: str = "score"
+    llm: str = "none"
+
+
+@dataclass
+class Conversation:
+    """One browser session: the engine's Session plus what this page shows. Lives in gr.State only."""
+
+    session: Any
+    cards: tuple[Card, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)  # item_id → label for picked onboarding titles
+    # The chat as displayed (openai-style dicts, escaped). Kept here, not taken from the Chatbot input, so an API
+    # client's conversation continues server-side exactly like a browser's.
+    messages: list[dict] = field(default_factory=list)
+    prefs: Prefs = field(default_factory=Prefs)
+
+
+# ------------------------------------------------------------------------------------------------ rendering helpers
+def as_text_html(text: str) -> str:
+    """Plain text → HTML that displays exactly that text (the Chatbot renders HTML; we never let text be markup)."""
+    return html.escape(text, quote=False).replace("\n", "<br>")
+
+
+def card_html(card: Card, lang: str) -> str:
+    e = html.escape
+    year = f' <span class="rec-year">({card.year})</span>' if card.year else ""
+    icon = "📚" if card.domain == "book" else "🎬"
+    parts = [
+        f'<div class="rec-card" data-item-id="{e(card.item_id)}">',
+        f'<div class="rec-title">{icon} {e(card.title)}{year}</div>',
+    ]
+    if card.authors:
+        parts.append(f'<div class="rec-authors">{e(t("by", lang))} {e(", ".join(card.authors))}</div>')
+    if card.genres:
+        parts.append(f'<div class="rec-genres">{e(" · ".join(card.genres))}</div>')
+    if card.reason:
+        parts.append(f'<div class="rec-reason">{e(card.reason)}</div>')
+    if card.source:
+        parts.append(f'<div class="rec-source">↳ {e(card.source)}</div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def cards_payload(cards: Sequence[Card]) -> list[dict]:
+    """The cards as JSON for API clients (the page shows the HTML slots)."""
+    return [
+        {"item_id": c.item_id, "title": c.title, "year": c.year, "genres": list(c.genres), "domain": c.domain,
+         "reason": c.reason, "source": c.source, "authors": list(c.authors), "label": c.label}
+        for c in cards
+    ]
+
+
+def status_line(engine: EngineLike, config: UIConfig, lang: str = "en") -> str:
+    parts = [engine.status(language=lang), *config.notes]
+    return " · ".join(html.escape(p) for p in parts if p)
+
+
+def notice_line(n: Notice) -> str:
+    icon = {"fallback": "⚠️", "error": "⛔"}.get(n.kind, "ℹ️")
+    return f"{icon} {n.text}"
+
+
+# ------------------------------------------------------------------------------------------------ controller
+class ChatController:
+    """The event handlers, free of layout. Holds only the (shared, read-only from here) engine and UI config."""
+
+    def __init__(self, engine: EngineLike, config: UIConfig,
+                 engine_for: Callable[..., EngineLike] | None = None):
+        self.engine = engine  # titles search, status, new sessions
+        self.config = config
+        self.engine_for = engine_for  # per-session variants: engine_for(rerank=, use_llm=, n_recs=)
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def ensure(self, conv: Conversation | None, lang: str) -> Conversation:
+        if conv is None:
+            conv = Conversation(session=self.engine.new_session(language=normalise_language(lang)))
+            conv.prefs = Prefs(n_recs=self.config.n_recs, domain=self.config.domains[0],
+                               rerank=self.config.rerank_modes[0], llm=self.config.llm_choices[0])
+        return conv
+
+    def apply_prefs(self, conv: Conversation, n_recs, domain, rerank, llm) -> None:
+        p = conv.prefs
+        if n_recs is not None:
+            p.n_recs = max(1, min(MAX_CARDS, int(n_recs)))
+        if domain in self.config.domains:
+            p.domain = domain
+        if rerank in self.config.rerank_modes:
+            p.rerank = rerank
+        if llm in self.config.llm_choices:
+            p.llm = llm
+
+    def engine_of(self, conv: Conversation) -> EngineLike:
+        """The engine for this session's settings (rerank mode, LLM on/off, list length); all share the fitted parts."""
+        if self.engine_for is None:
+            return self.engine
+        p = conv.prefs
+        return self.engine_for(rerank=p.rerank, use_llm=p.llm != "none", n_recs=p.n_recs)
+
+    @staticmethod
+    def with_domain(message: str, domain: str) -> str:
+        """The engine reads the domain from the words of a request; the Books setting adds those words."""
+        if domain != "book" or _BOOK_WORDS.search(message):
+            return message
+        return message + (BOOK_HINT["ko"] if _HANGUL.search(message) else BOOK_HINT["en"])
+
+    # -- outputs ----------------------------------------------------------------------------------------------
+    def card_updates(self, conv: Conversation, lang: str) -> list:
+        """Updates for every slot: MAX_CARDS groups (visibility) then MAX_CARDS HTML bodies."""
+        shown = conv.cards[: conv.prefs.n_recs]
+        groups = [gr.update(visible=i < len(shown)) for i in range(MAX_CARDS)]
+        bodies = [gr.update(value=card_html(shown[i], lang) if i < len(shown) else "") for i in range(MAX_CARDS)]
+        return groups + bodies
+
+    def empty_note(self, conv: Conversation, lang: str):
+        return gr.update(value=t("no_cards", lang), visible=not conv.cards)
+
+    # -- chat -------------------------------------------------------------------------------------------------
+    def respond(self, message: str, conv: Conversation | None, lang: str,
+                n_recs=None, domain=None, rerank=None, llm=None) -> Iterator[tuple]:
+        """Streams (textbox, chatbot, state, cards_json, empty_note, *groups, *bodies)."""
+        lang = normalise_language(lang)
+        conv = self.ensure(conv, lang)
+        self.apply_prefs(conv, n_recs, domain, rerank, llm)
+        message = message or ""
+        if not message.strip():
+            yield ("", list(conv.messages), conv, gr.skip(), gr.skip(), *self._skip_cards())
+            return
+        conv.messages.append({"role": "user", "content": as_text_html(message)})
+        for final, history in self._stream_turn(conv, message):
+            if final:
+                yield (gr.skip(), history, conv, *self._cards_out(conv, lang))
+            else:
+                yield ("", history, conv, gr.skip(), gr.skip(), *self._skip_cards())
+
+    def _stream_turn(self, conv: Conversation, message: str, lead: str = "") -> Iterator[tuple[bool, list]]:
+        """Runs one engine turn into a new assistant message; yields (is_final, history copy) as text streams."""
+        history = conv.messages
+        del history[:-MAX_MESSAGES]
+        history.append({"role": "assistant", "content": as_text_html(lead)})
+        yield False, list(history)
+        text, notices = lead, []
+        engine = self.engine_of(conv)
+        for ev in engine.turn(conv.session, self.with_domain(message, conv.prefs.domain)):
+            if isinstance(ev, TextChunk):
+                text += ev.text
+                history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
+                yield False, list(history)
+            elif isinstance(ev, Notice):
+                notices.append(ev)
+                history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
+            elif isinstance(ev, Cards):
+                conv.cards = tuple(ev.cards)
+        history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
+        yield True, list(history)
+
+    def _cards_out(self, conv: Conversation, lang: str) -> list:
+        """(cards_json, empty_note, *groups, *bodies) for the cards now in the conversation."""
+        return [cards_payload(conv.cards[: conv.prefs.n_recs]), self.empty_note(conv, lang),
+                *self.card_updates(conv, lang)]
+
+    @staticmethod
+    def _reply_html(text: str, notices: Sequence[Notice]) -> str:
+        body = as_text_html(text.strip())
+        if notices:
+            notes = "<br>".join(f"<small>{as_text_html(notice_line(n))}</small>" for n in notices)
+            body = f"{body}<br>{notes}" if body else notes
+        return body
+
+    @staticmethod
+    def _skip_cards() -> list:
+        return [gr.skip()] * (2 * MAX_CARDS)
+
+    # -- feedback ---------------------------------------------------------------------------------------------
+    def feedback(self, item_id: str, kind: str, conv: Conversation | None, lang: str) -> tuple:
+        """(chatbot, state, cards_json, empty_note, *groups, *bodies) after like/dislike/seen on `item_id`."""
+        lang = normalise_language(lang)
+        conv = self.ensure(conv, lang)
+        history = conv.messages
+        if kind not in FEEDBACK_KINDS:
+            raise gr.Error(f"feedback kind must be one of {', '.join(FEEDBACK_KINDS)}, got {kind!r}")
+        label = next((c.label for c in conv.cards if c.item_id == item_id), conv.labels.get(item_id, item_id))
+        text, notices = self._drain(conv, self.engine_of(conv).feedback(conv.session, item_id, kind))
+        # The engine acknowledges in the user's language; our own line is only for an engine that says nothing.
+        text = text.strip() or feedback_done(kind, lang) + label
+        history.append({"role": "assistant", "content": self._reply_html(text, notices)})
+        del history[:-MAX_MESSAGES]
+        return (list(history), conv, *self._cards_out(conv, lang))
+
+    def feedback_slot(self, slot: int, kind: str, conv, lang) -> tuple:
+        conv = self.ensure(conv, lang)
+        shown = conv.cards[: conv.prefs.n_recs]
+        if slot >= len(shown):  # a stale click on a slot that was just emptied: nothing to do
+            return (gr.skip(), conv, gr.skip(), gr.skip(), *self._skip_cards())
+        return self.feedback(shown[slot].item_id, kind, conv, lang)
+
+    def _drain(self, conv: Conversation, events: Iterable[Event]) -> tuple[str, list[Notice]]:
+        text, notices = "", []
+        for ev in events:
+            if isinstance(ev, TextChunk):
+                text += ev.text
+            elif isinstance(ev, Notice):
+                notices.append(ev)
+            elif isinstance(ev, Cards):
+                conv.cards = tuple(ev.cards)
+        return text, notices
+
+    # -- onboarding -------------------------------------------------------------------------------------------
+    def search(self, query: str, picked: list[str] | None, conv: Conversation | None, lang: str):
+        """Search-as-you-type: ticked titles stay ticked and listed while the results below them change."""
+        conv = self.ensure(conv, lang)
+        picked = list(picked or [])
+        hits = self.engine.search_titles(query, k=10) if (query or "").strip() else []
+        for item_id, label in hits:
+            conv.labels.setdefault(item_id, label)
+        choices = [(conv.labels.get(i, i), i) for i in picked]
+        choices += [(label, item_id) for item_id, label in hits if item_id not in picked]
+        return gr.update(choices=choices, value=picked), conv
+
+    def like_titles(self, picked: list[str] | None, conv: Conversation | None, lang: str,
+                    n_recs=None, domain=None, rerank=None, llm=None) -> Iterator[tuple]:
+        """Onboarding: like every ticked title, then stream recommendations that follow from them.
+
+        Streams (picks, chatbot, state, cards_json, empty_note, *bodies)."""
+        lang = normalise_language(lang)
+        conv = self.ensure(conv, lang)
+        self.apply_prefs(conv, n_recs, domain, rerank, llm)
+        picked = [p for p in (picked or []) if p]
+        if not picked:
+            raise gr.Error(t("picked_none", lang))
+        for item_id in picked:
+            # Acknowledgements are summarised in one line below; cards come from the turn that follows.
+            self._drain(conv, self.engine_of(conv).feedback(conv.session, item_id, "like"))
+        lead = t("you_liked", lang) + ", ".join(conv.labels.get(i, i) for i in picked) + "\n"
+        # The likes are in the session now; a plain request turns them into recommendations (ALS fold-in).
+        for final, history in self._stream_turn(conv, t("recommend_from_likes", lang), lead=lead):
+            if final:
+                yield (gr.update(value=[]), history, conv, *self._cards_out(conv, lang))
+            else:
+                yield (gr.skip(), history, conv, gr.skip(), gr.skip(), *self._skip_cards())
+
+    # -- reset ------------------------------------------------------------------------------------------------
+    def reset(self, lang: str) -> tuple:
+        lang = normalise_language(lang)
+        conv = self.ensure(None, lang)
+        return ([], conv, [], self.empty_note(conv, lang), *self.card_updates(conv, lang))
+
+    # -- language ---------------------------------------------------------------------------------------------
+    def relabel(self, lang: str, conv: Conversation | None) -> list:
+        lang = normalise_language(lang)
+        ex = EXAMPLES[lang]
+        body_updates = ([gr.update(value=card_html(c, lang)) for c in conv.cards[: conv.prefs.n_recs]]
+                        if conv is not None else [])
+        body_updates += [gr.skip()] * (MAX_CARDS - len(body_updates))
+        return [
+            gr.update(value=f"## {t('title', lang)}"),
+            gr.update(value=status_line(self.engine, self.config, lang)),
+            gr.update(label=t("chat", lang)),
+            gr.update(label=t("message", lang), placeholder=t("message_placeholder", lang)),
+            gr.update(value=t("send", lang)),
+            gr.update(value=t("reset", lang)),
+            gr.update(value=f"**{t('examples', lang)}**"),
+            *[gr.update(value=e) for e in ex],
+            gr.update(value=t("cards", lang)),
+            gr.update(value=t("no_cards", lang)),
+            gr.update(label=t("onboarding", lang)),
+            gr.update(value=t("onboarding_hint", lang)),
+            gr.update(label=t("search", lang), placeholder=t("search_placeholder", lang)),
+            gr.update(label=t("picks", lang)),
+            gr.update(value=t("like_picks", lang)),
+            gr.update(label=t("settings", lang)),
+            gr.update(label=t("llm", lang)),
+            gr.update(label=t("rerank", lang),
+                      choices=[(rerank_label(m, lang), m) for m in self.config.rerank_modes]),
+            gr.update(label=t("n_recs", lang)),
+            gr.update(label=t("domain", lang), choices=self._domain_choices(lang)),
+            *[gr.update(value=t(kind, lang)) for _ in range(MAX_CARDS) for kind in FEEDBACK_KINDS],
+            *body_updates,
+        ]
+
+    def _domain_choices(self, lang: str) -> list[tuple[str, str]]:
+        names = {"movie": t("movies", lang), "book": t("books", lang)}
+        return [(names[d], d) for d in self.config.domains]
+
+
+# ------------------------------------------------------------------------------------------------ layout
+CSS = """
+.rec-card {padding: 4px 2px;}
+.rec-title {font-weight: 600; font-size: 1.05em;}
+.rec-year {font-weight: 400; opacity: .75;}
+.rec-genres, .rec-authors {font-size: .85em; opacity: .8;}
+.rec-reason {margin-top: 4px;}
+.rec-source {font-size: .85em; opacity: .75; font-style: italic;}
+.card-buttons button {min-width: 0 !important;}
+#status-line {font-size: .9em; opacity: .85;}
+"""
+
+
+def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency: int = 4,
+             engine_for: Callable[..., EngineLike] | None = None) -> gr.Blocks:
+    """The Blocks app, queued with a per-event concurrency limit. Launch with `launch_ui(demo, ...)`.
+
+    `engine_for(rerank=, use_llm=, n_recs=)` returns the engine for a session's settings (chatrec.bootstrap's
+    `Built.engine_for`); without it every session uses `engine` and the settings only trim the card list.
+    """
+    config = config or UIConfig()
+    ctl = ChatController(engine, config, engine_for)
+    lang0 = normalise_language(config.default_language)
+
+    with gr.Blocks(title="Chat-REC") as demo:
+        conv = gr.State(None)  # per browser session; created lazily on first use
+        with gr.Row(equal_height=True):
+            title = gr.Markdown(f"## {t('title', lang0)}")
+            lang = gr.Radio([("한국어", "ko"), ("English", "en")], value=lang0, show_label=False, container=False,
+                            elem_id="lang-toggle", scale=0, min_width=240)
+        status = gr.Markdown(status_line(engine, config, lang0), elem_id="status-line")
+
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label=t("chat", lang0), elem_id="chatbot", height=460,
+                    render_markdown=False, sanitize_html=True, allow_tags=False, latex_delimiters=[],
+                    buttons=["copy"], feedback_options=None,
+                )
+                with gr.Row():
+                    msg = gr.Textbox(label=t("message", lang0), placeholder=t("message_placeholder", lang0),
+                                     elem_id="msg", scale=5, lines=1, max_lines=4, autofocus=True)
+                    send = gr.Button(t("send", lang0), variant="primary", elem_id="send", scale=1, min_width=80)
+                with gr.Row():
+                    ex_label = gr.Markdown(f"**{t('examples', lang0)}**")
+                    ex_buttons = [gr.Button(e, size="sm", elem_id=f"example-{i}")
+                                  for i, e in enumerate(EXAMPLES[lang0])]
+                reset = gr.Button(t("reset", lang0), size="sm", variant="secondary", elem_id="reset")
+
+                with gr.Accordion(t("onboarding", lang0), open=True, elem_id="onboarding") as onboarding:
+                    hint = gr.Markdown(t("onboarding_hint", lang0))
+                    search = gr.Textbox(label=t("search", lang0), placeholder=t("search_placeholder", lang0),
+                                        elem_id="title-search", lines=1)
+                    picks = gr.CheckboxGroup(choices=[], label=t("picks", lang0), elem_id="title-picks")
+                    like_picks = gr.Button(t("like_picks", lang0), size="sm", elem_id="like-picks")
+
+                with gr.Accordion(t("settings", lang0), open=False, elem_id="settings") as settings_acc:
+                    llm = gr.Dropdown(list(config.llm_choices), value=config.llm_choices[0], label=t("llm", lang0),
+                                      interactive=len(config.llm_choices) > 1, elem_id="llm-choice")
+                    rerank = gr.Radio([(rerank_label(m, lang0), m) for m in config.rerank_modes],
+                                      value=config.rerank_modes[0], label=t("rerank", lang0), elem_id="rerank")
+                    n_recs = gr.Slider(1, MAX_CARDS, value=config.n_recs, step=1, label=t("n_recs", lang0),
+                                       elem_id="n-recs")
+                    domain = gr.Radio(ctl._domain_choices(lang0), value=config.domains[0], label=t("domain", lang0),
+                                      elem_id="domain")
+
+            with gr.Column(scale=2, elem_id="cards-panel"):
+                cards_title = gr.Markdown(t("cards", lang0))
+                empty = gr.Markdown(t("no_cards", lang0), elem_id="no-cards")
+                groups, bodies, fb_buttons = [], [], []
+                for i in range(MAX_CARDS):
+                    with gr.Group(visible=False, elem_id=f"card-{i}", elem_classes=["rec-slot"]) as g:
+                        body = gr.HTML("", elem_id=f"card-body-{i}")
+                        with gr.Row(elem_classes=["card-buttons"]):
+                            row_buttons = [gr.Button(t(kind, lang0), size="sm", elem_id=f"{kind}-{i}")
+                                           for kind in FEEDBACK_KINDS]
+                    groups.append(g)
+                    bodies.append(body)
+                    fb_buttons.append(row_buttons)
+                cards_json = gr.JSON(visible=False)
+                # API-only feedback by item id (the page uses the per-slot buttons).
+                fb_item = gr.Textbox(visible=False)
+                fb_kind = gr.Textbox(visible=False)
+                fb_go = gr.Button(visible=False)
+
+        card_outputs = [*groups, *bodies]
+        prefs_inputs = [n_recs, domain, rerank, llm]
+
+        gr.on([msg.submit, send.click], ctl.respond, [msg, conv, lang, *prefs_inputs],
+              [msg, chatbot, conv, cards_json, empty, *card_outputs], api_name="chat")
+        for b in ex_buttons:
+            # An example is sent as a message straight away (it also shows what the assistant can do).
+            b.click(ctl.respond, [b, conv, lang, *prefs_inputs],
+                    [msg, chatbot, conv, cards_json, empty, *card_outputs], api_visibility="private")
+
+        fb_outputs = [chatbot, conv, cards_json, empty, *card_outputs]
+        for i, row_buttons in enumerate(fb_buttons):
+            for kind, b in zip(FEEDBACK_KINDS, row_buttons):
+                b.click(_slot_handler(ctl, i, kind), [conv, lang], fb_outputs, api_visibility="private")
+        fb_go.click(ctl.feedback, [fb_item, fb_kind, conv, lang], fb_outputs, api_name="feedback")
+
+        search.input(ctl.search, [search, picks, conv, lang], [picks, conv], api_name="search_titles",
+                     trigger_mode="always_last", show_progress="hidden")
+        like_picks.click(ctl.like_titles, [picks, conv, lang, *prefs_inputs],
+                         [picks, chatbot, conv, cards_json, empty, *card_outputs], api_name="like_titles")
+        reset_outputs = [chatbot, conv, cards_json, empty, *card_outputs]
+        reset.click(ctl.reset, [lang], reset_outputs, api_name="reset")
+        # The Chatbot's own trash button clears the page: start a fresh session so both agree.
+        chatbot.clear(ctl.reset, [lang], reset_outputs, api_visibility="private")
+
+        relabel_outputs = [title, status, chatbot, msg, send, reset, ex_label, *ex_buttons, cards_title, empty, onboarding,
+                           hint, search, picks, like_picks, settings_acc, llm, rerank, n_recs, domain,
+                           *[b for row in fb_buttons for b in row], *bodies]
+        lang.change(ctl.relabel, [lang, conv], relabel_outputs, api_visibility="private", show_progress="hidden")
+        # Follow the browser's language on first load (the toggle can switch it any time).
+        demo.load(None, None, [lang], js="() => (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en'")
+
+    demo.queue(default_concurrency_limit=concurrency)
+    return demo
+
+
+def launch_ui(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+              block: bool = True, quiet: bool = False):
+    """Launch on host:port (loopback by default; a public share link only when asked for)."""
+    return demo.launch(server_name=host, server_port=port, share=share, css=CSS, prevent_thread_lock=not block,
+                       quiet=quiet, show_error=True)
+
+
+def _slot_handler(ctl: ChatController, slot: int, kind: str):
+    def handler(conv, lang):
+        return ctl.feedback_slot(slot, kind, conv, lang)
+
+    return handler
