@@ -17,7 +17,7 @@ pip_q() { pip_run install -q "$@"; }
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch first: anything that depends on torch would otherwise pull several GB of CUDA wheels.
-pip_q torch==2.13.0
+pip_q torch==2.13.0 "numpy>=1.26,<3"
 .venv/bin/python -c "import torch" >/dev/null
 if [ "$TEST" = 1 ]; then
   mkdir -p "$CACHE/wheels" "$CACHE/models"
