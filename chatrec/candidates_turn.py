@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.types import Catalog, Item, Scored
 
-from .understand import Constraints
+from .understand import Constraints, without_constraint_words
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ _KO_FILLER = ("추천", "영화", "다른", "더", "거", "것", "좀", "해줘"
               "없", "같은", "비슷", "처럼", "해", "주세요", "부탁", "안녕", "뭔가", "아무", "나", "제", "저한테", "한테",
               "사람", "좋아하는", "친구", "누구", "분")
 _STOP |= set("""didn don doesn t s m ve ll re d not no really so very too also just still was were is are be been
-liked loved enjoyed hated hate love enjoy please thanks thank ok okay now then again maybe""".split())
+liked loved enjoyed hated hate love enjoy please thanks thank ok okay now then again maybe similar same kind sort type
+vibe vibes stuff things fan fans someone somebody from but""".split())
 
 
 def informative(query: str) -> bool:
@@ -105,6 +106,20 @@ def informative(query: str) -> bool:
         elif w not in _STOP and len(w) > 1 and not w.isdigit():
             return True
     return False
+
+
+def descriptive(c: Constraints) -> bool:
+    """Does the wish say more than genre and period? "a slow revenge thriller" does, "90s comedy" does not: text
+    search on "comedy" would rank films with the word in their title first, not the comedies people mean."""
+    return bool(c.moods) or informative(without_constraint_words(c.query))
+
+
+def _by_search_and_popularity(ids: Sequence[str], pop: "PopularityIndex | None", k: int) -> list[str]:
+    """Search hits reordered by their search rank plus their popularity rank among the hits."""
+    if pop is None:
+        return list(ids[:k])
+    by_pop = {i: r for r, i in enumerate(sorted(ids, key=lambda i: -pop.count.get(i, 0.0)))}
+    return sorted(ids, key=lambda i: ids.index(i) + by_pop[i])[:k]
 
 
 def _ids(result: Any) -> Scored:
@@ -244,7 +259,7 @@ class CandidateAssembler:
             lists["similar"] = self._knowledge("similar_to", movie_seeds, n, domain="movie", exclude=tuple(excl),
                                                notices=notices)
         text = c.search_text()
-        if informative(c.query) or c.has_any or not movie_seeds:
+        if descriptive(c):  # genre and period alone are hard filters on the ALS / popularity lists below
             if text and self.knowledge is not None and "fb_knowledge" not in notices:
                 lists["search"] = self._knowledge(
                     "search", text, k=wide, domain="movie", genres=list(c.genres) or None, genre_match="any",
@@ -267,14 +282,17 @@ class CandidateAssembler:
         if seeds and self.knowledge is not None:
             lists["similar"] = self._knowledge("similar_to", list(seeds), n, domain="book", exclude=tuple(excl),
                                                notices=notices)
-        text = c.search_text() if informative(c.query) or c.has_any else ""
+        wish = descriptive(c)
+        text = c.search_text() if wish or (c.has_any and not seed_items) else ""
         if not text and seed_items:
             # No wish in words: describe the liked items by their themes, which also match book titles.
             kws = [k.strip() for it in seed_items[-3:] for k in it.extra.get("keywords", "").split(",") if k.strip()]
             text = " ".join(kws[:10] + [g for it in seed_items[-3:] for g in it.genres])
         if text and self.knowledge is not None and "fb_knowledge" not in notices:
-            lists["search"] = self._knowledge("search", text, k=n, domain="book", exclude=tuple(excl),
-                                              notices=notices)
+            found = self._knowledge("search", text, k=n if wish else 4 * n, domain="book", exclude=tuple(excl),
+                                    notices=notices)
+            # Themes or a bare genre ("판타지 소설"): among the matching books, the ones readers actually know first.
+            lists["search"] = found if wish else _by_search_and_popularity(found, self.book_popularity, n)
         if "fb_knowledge" in notices or self.knowledge is None:
             notices.append("fb_books")
         if self.book_popularity is not None and sum(len(v) for v in lists.values()) < n:

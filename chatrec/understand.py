@@ -156,6 +156,20 @@ def _word_hits(text: str, word: str) -> list[int]:
     return [m.start() for m in re.finditer(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", text, flags)]
 
 
+_PERIOD_WORDS = re.compile(
+    r"(?:'|’)?\b\d{2,4}\s*'?s\b|\d{2,4}\s*년대?\S*|\b(?:fifties|sixties|seventies|eighties|nineties|decade|era|years?|"
+    r"recent|new|newer|latest|modern|classic|classics|old|older|oldies|vintage|before|after|since|until)\b"
+    r"|최근|요즘|최신|신작|고전|옛날|오래된|이전|이후|부터|까지", re.I)
+
+
+def without_constraint_words(text: str) -> str:
+    """The text minus genre and period words: what is left describes the wish itself ("slow", "revenge")."""
+    for words in _GENRE_WORDS.values():
+        for w in words:
+            text = re.sub(r"(?<![\w-])" + re.escape(w) + r"\w*", " ", text, flags=0 if w.isupper() else re.I)
+    return _PERIOD_WORDS.sub(" ", text)
+
+
 def parse_constraints(text: str, max_year: int = 2018) -> Constraints:
     genres: list[str] = []
     excluded: list[str] = []

@@ -115,6 +115,19 @@ def engine():
     return make_engine()
 
 
+@pytest.mark.parametrize("message,lang", [("a 90s comedy", "en"), ("90년대 코미디 영화 추천해줘", "ko")])
+def test_genre_and_period_give_known_films_not_title_word_matches(engine, message, lang):
+    s = engine.new_session(lang)
+    r = run_turn(engine, s, message)
+    check_reply(engine, s, r, lang)
+    assert all(1990 <= c.year <= 1999 and "Comedy" in c.genres for c in r.cards)
+    # Text search on "comedy" would put "King of Comedy" and "Fear City: A Family-Style Comedy" first.
+    assert not any("comedy" in c.title.lower() for c in r.cards), [c.title for c in r.cards]
+    counts = engine.popularity.count
+    median = sorted(counts.values())[len(counts) // 2]
+    assert all(counts.get(c.item_id, 0) > 10 * max(median, 1) for c in r.cards)
+
+
 def test_english_conversation(engine):
     s = engine.new_session("en")
     r = run_turn(engine, s, "Hi!")
