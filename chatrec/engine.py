@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from retrieval.documents import document_text
@@ -33,6 +33,14 @@ MAX_MESSAGE_CHARS = 2000
 REPLY_MAX_TOKENS = 120
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _TAG = re.compile(r"<[^>]{0,200}>")
+# Sentences an intro must not contain: the card list echoed back (the cards already show it), talk about itself
+# or apologies when nothing failed, and tastes the assistant cannot have.
+_NOT_INTRO = re.compile(
+    r"^\s*(?:[-*•]|\d+[.)]\s)|recommendations?\s*:|추천\s*목록|user\s+profile|사용자\s*프로필"
+    r"|\b(?:sorry|apologi[sz]e|misunderstanding|confusion|as\s+an?\s+(?:ai|chat\S*|language\s+model|assistant)|"
+    r"i\s+can\s*(?:not|'t|only)|i\s+(?:loved|liked|enjoyed|watched|saw|love|like)\b)"
+    r"|죄송|미안|혼란|저는\s*(?:좋아|봤)", re.I)
+_TERMINATED = re.compile(r"[.!?。！？…)\]\"'”’요다죠]\s*$")
 
 
 @dataclass
@@ -300,7 +308,7 @@ class Engine:
         allowed = " ".join([document_text(item)] + [it.label for it in liked])
         return validate_llm_reason(text, lang=lang, allowed_text=allowed, names_items=self._named_items,
                                    allowed_ids=set(card_ids) | {it.id for it in liked},
-                                   titles=[item.title] + [it.title for it in liked])
+                                   titles=[item.title] + [it.title for it in liked], genres=item.genres)
 
     def _named_items(self, text: str) -> set[str]:
         if self.resolver is None:
@@ -447,7 +455,8 @@ class Engine:
                 if ok:
                     any_ok = True
                     yield ok + " "
-        tail = self._safe_sentence(buf, allowed, session)
+        # A tail without an ending was cut off by the token limit ("… Forrest Gump ("): say nothing half-way.
+        tail = self._safe_sentence(buf, allowed, session) if _TERMINATED.search(buf) else None
         if tail:
             any_ok = True
             yield tail
@@ -457,7 +466,7 @@ class Engine:
     def _safe_sentence(self, sent: str, allowed: set[str], session: Session) -> str | None:
         s = _TAG.sub("", sent).replace("<", "").replace(">", "")
         s = re.sub(r"[ \t]+", " ", s).strip()
-        if len(s) < 2:
+        if len(s) < 2 or _NOT_INTRO.search(s):
             return None
         if _shingles(s) & self._guard_shingles:
             return None  # echoes the system prompt
