@@ -25,7 +25,7 @@ def parse(argv: Sequence[str] | None):
     extra.add_argument("--check", action="store_true",
                        help="build everything, run scripted turns in the terminal (replies + card titles) and exit")
     extra.add_argument("--check-message", action="append", default=None, metavar="TEXT",
-                       help="a message for --check (repeatable; default: one English and one Korean request)")
+                       help="run --check with this message (repeatable; default: one English and one Korean request)")
     extra.add_argument("--index-limit", type=int, default=None, metavar="N",
                        help="index only the N most-rated movies and N most popular books in Chroma (quick demos)")
     return from_args(argv, parser=parser)
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     log.info("status: %s", built.engine.status())
-    if ns.check:
+    if ns.check or ns.check_message:
         return run_check(built.engine, ns.check_message or CHECK_MESSAGES)
 
     from ui.gradio_app import build_ui, launch_ui

@@ -53,7 +53,7 @@ def accuracy(resolver: TitleResolver, cases: list[dict]) -> tuple[dict[str, tupl
 
 
 def table(title: str, acc: dict[str, tuple[int, float, float]]) -> str:
-    lines = [f"{title}", f"| category    |   n | top-1  | top-5  |", "|-------------|-----|--------|--------|"]
+    lines = [title, "| category    |   n | top-1  | top-5  |", "|-------------|-----|--------|--------|"]
     for c in CATEGORIES:
         n, t1, t5 = acc[c]
         lines.append(f"| {c:<11} | {n:>3} | {t1:6.1%} | {t5:6.1%} |")

@@ -136,6 +136,12 @@ def lm_rerank(scorer, cands: CandidateSet, k: int, history_titles: Sequence[str]
 # ---------------------------------------------------------------------------------------------------------------
 # ONCE-style profile
 
+_PROFILE_LABELS = {
+    "ko": {"liked": "좋아함: ", "genres": "선호 장르: ", "disliked": "싫어함: ", "wishes": "요청: "},
+    "en": {"liked": "Likes ", "genres": "favours ", "disliked": "dislikes ", "wishes": "asked for "},
+}
+
+
 def rule_profile(session: Session, lookup: Callable[[str], Item | None], lang: str) -> str:
     liked = [it for it in (lookup(i) for i in session.liked) if it is not None]
     disliked = [it for it in (lookup(i) for i in session.disliked) if it is not None]
@@ -144,25 +150,10 @@ def rule_profile(session: Session, lookup: Callable[[str], Item | None], lang: s
         for g in it.genres:
             genres[g] = genres.get(g, 0) + 1
     top = [prompts.genre_name(g, lang) for g, _ in sorted(genres.items(), key=lambda kv: -kv[1])[:3]]
-    parts = []
-    if lang == "ko":
-        if liked:
-            parts.append("좋아함: " + ", ".join(it.title for it in liked[-5:]))
-        if top:
-            parts.append("선호 장르: " + ", ".join(top))
-        if disliked:
-            parts.append("싫어함: " + ", ".join(it.title for it in disliked[-3:]))
-        if session.wishes:
-            parts.append("요청: " + ", ".join(session.wishes[-4:]))
-    else:
-        if liked:
-            parts.append("Likes " + ", ".join(it.title for it in liked[-5:]))
-        if top:
-            parts.append("favours " + ", ".join(top))
-        if disliked:
-            parts.append("dislikes " + ", ".join(it.title for it in disliked[-3:]))
-        if session.wishes:
-            parts.append("asked for " + ", ".join(session.wishes[-4:]))
+    labels = _PROFILE_LABELS["ko" if lang == "ko" else "en"]
+    fields = (("liked", [it.title for it in liked[-5:]]), ("genres", top),
+              ("disliked", [it.title for it in disliked[-3:]]), ("wishes", list(session.wishes[-4:])))
+    parts = [labels[key] + ", ".join(values) for key, values in fields if values]
     return "; ".join(parts) + ("." if parts else "")
 
 

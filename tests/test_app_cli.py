@@ -7,8 +7,6 @@ import sys
 import time
 import urllib.request
 
-import pytest
-
 from tests.conftest import ROOT, SHARED_DATA, TEST_CACHE
 from tests.test_ui_api import INDEX_LIMIT, free_port, needs_data
 BASE_ARGS = ["--data-dir", str(SHARED_DATA), "--cache-dir", str(TEST_CACHE / "app"), "--no-allow-download",
@@ -44,7 +42,8 @@ def test_check_runs_a_scripted_turn():
 
 @needs_data
 def test_check_with_own_message_and_books():
-    proc = run_app(*BASE_ARGS, "--check", "--check-message", "books for someone who loved The Matrix")
+    # --check-message alone implies --check: nobody passes a message to check and wants a server instead
+    proc = run_app(*BASE_ARGS, "--check-message", "books for someone who loved The Matrix")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "book:" in proc.stdout
 

@@ -1,7 +1,6 @@
 """LMRecSys title scorer on a real (tiny) causal LM: known-answer checks against plain forward passes."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from chatrec.eval.protocols import lmrecsys_split
 from chatrec.eval.report import Report
 from chatrec.settings import from_env
-from retrieval.candidates import ALSConfig, ALSGenerator, PopularityGenerator
+from retrieval.candidates import ALSConfig, ALSGenerator
 from retrieval.datasets import DataLocator, load_dataset
 from retrieval.lm_loading import load_lm
 from retrieval.title_scorer import TEMPLATES, TitleScorer
@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     sp = lmrecsys_split(ds, n_users=args.users + args.val_users, seed=args.seed)
     catalog = sp.split.catalog
     train = sp.train
-    pop = PopularityGenerator().fit(train, catalog)
     als = ALSGenerator(ALSConfig()).fit(train, catalog)
     counts = np.diff(train.matrix.tocsc().indptr).astype(np.float64)
     log_pop = np.log1p(counts)

@@ -7,24 +7,18 @@ has a deadline, and pytest-timeout stops the test if anything still hangs.
 """
 from __future__ import annotations
 
-import html
 import re
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import pytest
 
+from tests.test_ui_api import free_port, texts
+
 N_SESSIONS = 50
 CALL_TIMEOUT_S = 120
 DEADLINE_S = 400
 FEEDBACK = ("dislike", "like", "seen")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,24 +27,12 @@ def app_url(parts):
     from ui.gradio_app import build_ui, launch_ui
 
     demo = build_ui(parts.engine, ui_config(parts.built), concurrency=4)
-    port = _free_port()
+    port = free_port()
     launch_ui(demo, host="127.0.0.1", port=port, block=False, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
-
-
-def _texts(history, role: str) -> list[str]:
-    out = []
-    for m in history:
-        if m["role"] != role:
-            continue
-        content = m["content"]
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        out.append(html.unescape(re.sub(r"<br>", "\n", re.sub(r"</?small>", "", content))))
-    return out
 
 
 def _chat(client, message: str):
@@ -120,8 +102,8 @@ def test_fifty_concurrent_sessions(app_url, parts):
     catalog = parts.catalog
     for r in results:
         i = r["i"]
-        assert _texts(r["history"], "user") == r["msgs"], f"session {i} saw another session's messages"
-        replies = _texts(r["history"], "assistant")
+        assert texts(r["history"], "user") == r["msgs"], f"session {i} saw another session's messages"
+        replies = texts(r["history"], "assistant")
         assert len(replies) == (3 if r["target"] else 2), f"session {i}: {len(replies)} replies (feedback lost?)"
         assert all(x.strip() for x in replies), f"session {i}: empty reply"
         if r["ko"]:
