@@ -124,7 +124,7 @@ def bench_llm(parts, n_turns: int, max_tokens: int):
                                   timeout_s=120, max_retries=1)
         list(llm.stream([("user", "hi")], max_tokens=4))  # warm the server
         eng = engine_for(parts, llm=llm, llm_backend="openai", rerank="llm", llm_max_tokens=max_tokens)
-        first, first_llm, end, raw_first = [], [], [], []
+        first, first_llm, end, raw_first, progress = [], [], [], [], []
         for i in range(n_turns):
             t = time.perf_counter()
             it = llm.stream([("user", SCRIPT[i % len(SCRIPT)][1])], max_tokens=8)
@@ -149,15 +149,18 @@ def bench_llm(parts, n_turns: int, max_tokens: int):
             s = eng.new_session(lang)
             starts.clear()
             t = time.perf_counter()
-            got_first = None
+            got_first = got_event = None
             for ev in eng.turn(s, msg):
+                if got_event is None:
+                    got_event = time.perf_counter() - t
+                    progress.append(got_event)
                 if isinstance(ev, TextChunk) and got_first is None:
                     got_first = time.perf_counter() - t
             end.append(time.perf_counter() - t)
             first.append(got_first)
             if starts:
                 first_llm.append(starts[-1] - t)  # the reply is the turn's last stream
-        return raw_first, first, first_llm, end
+        return raw_first, progress, first, first_llm, end
     finally:
         server.stop()
 
@@ -188,9 +191,10 @@ def main(argv=None) -> int:
     if args.llm_turns > 0:
         res = bench_llm(parts, args.llm_turns, args.max_tokens)
         if res:
-            raw, first, first_llm, end = res
+            raw, progress, first, first_llm, end = res
             print(f"\n{'llama.cpp SmolLM2-135M (rerank=llm)':<38} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
             print(row("raw server first token (short prompt)", raw))
+            print(row("turn: first event (progress line)", progress))
             print(row("turn: first text chunk", first))
             if first_llm:
                 print(row("turn: first token of the LLM reply", first_llm))

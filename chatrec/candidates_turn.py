@@ -283,11 +283,13 @@ class CandidateAssembler:
             lists["similar"] = self._knowledge("similar_to", list(seeds), n, domain="book", exclude=tuple(excl),
                                                notices=notices)
         wish = descriptive(c)
-        text = c.search_text() if wish or (c.has_any and not seed_items) else ""
-        if not text and seed_items:
-            # No wish in words: describe the liked items by their themes, which also match book titles.
-            kws = [k.strip() for it in seed_items[-3:] for k in it.extra.get("keywords", "").split(",") if k.strip()]
-            text = " ".join(kws[:10] + [g for it in seed_items[-3:] for g in it.genres])
+        text = c.search_text() if wish or c.has_any else ""
+        if not wish and seed_items:
+            # No wish in words: describe the latest liked item (the one this request is about; the similarity
+            # list covers all of them) by its themes, next to any genre asked for ("해리 포터 같은 판타지 소설").
+            last = seed_items[-1]
+            kws = [k.strip() for k in last.extra.get("keywords", "").split(",") if k.strip()]
+            text = " ".join([text] * bool(text) + kws[:10] + list(last.genres if not c.genres else ()))
         if text and self.knowledge is not None and "fb_knowledge" not in notices:
             found = self._knowledge("search", text, k=n if wish else 4 * n, domain="book", exclude=tuple(excl),
                                     notices=notices)

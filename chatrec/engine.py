@@ -36,7 +36,7 @@ _TAG = re.compile(r"<[^>]{0,200}>")
 # Sentences an intro must not contain: the card list echoed back (the cards already show it), talk about itself
 # or apologies when nothing failed, and tastes the assistant cannot have.
 _NOT_INTRO = re.compile(
-    r"^\s*(?:[-*•]|\d+[.)]\s)|recommendations?\s*:|추천\s*목록|user\s+profile|사용자\s*프로필"
+    r"^\s*(?:[-*•]|\d+[.)]\s)|recommendations?\s*:|추천\s*목록|user\s+profile|사용자\s*프로필|user_message"
     r"|\b(?:sorry|apologi[sz]e|misunderstanding|confusion|as\s+an?\s+(?:ai|chat\S*|language\s+model|assistant)|"
     r"i\s+can\s*(?:not|'t|only)|i\s+(?:loved|liked|enjoyed|watched|saw|love|like)\b)"
     r"|죄송|미안|혼란|저는\s*(?:좋아|봤)", re.I)
@@ -135,6 +135,9 @@ class Engine:
             u, notes = self.understander.understand(text, work)
             lang = work.language = u.language
             work.add_turn("user", text[:1000])
+            if self._ranks_with_llm(u):
+                # The LLM steps take seconds on a small server: say at once that the turn is being worked on.
+                yield Notice(prompts.msg("working", lang), "progress")
             reply = self._decide(work, u, text)
             for kind in notes:
                 reply.llm_failures.setdefault("understand", kind)
@@ -217,6 +220,10 @@ class Engine:
         if u.liked:
             intro_key = "intro_like"
         return self._recommend(work, u, r, reuse_last=not u.liked, intro_key=intro_key)
+
+    def _ranks_with_llm(self, u: Understanding) -> bool:
+        return (self.llm.enabled and self.settings.rerank == "llm" and u.clarify is None
+                and u.intent in ("recommend", "more_like", "not_like", "seen", "books", "choose"))
 
     def _recommend(self, work: Session, u: Understanding, r: _Reply, *, reuse_last: bool,
                    intro_key: str | None = None) -> _Reply:
@@ -455,8 +462,8 @@ class Engine:
                 if ok:
                     any_ok = True
                     yield ok + " "
-        # A tail without an ending was cut off by the token limit ("… Forrest Gump ("): say nothing half-way.
-        tail = self._safe_sentence(buf, allowed, session) if _TERMINATED.search(buf) else None
+        # A tail without an ending was cut off by the token limit ("… Forrest Gump ("): _safe_sentence drops it.
+        tail = self._safe_sentence(buf, allowed, session)
         if tail:
             any_ok = True
             yield tail
@@ -466,8 +473,8 @@ class Engine:
     def _safe_sentence(self, sent: str, allowed: set[str], session: Session) -> str | None:
         s = _TAG.sub("", sent).replace("<", "").replace(">", "")
         s = re.sub(r"[ \t]+", " ", s).strip()
-        if len(s) < 2 or _NOT_INTRO.search(s):
-            return None
+        if len(s) < 2 or _NOT_INTRO.search(s) or not _TERMINATED.search(s):
+            return None  # an unfinished sentence is usually a derailed small model, not a style choice
         if _shingles(s) & self._guard_shingles:
             return None  # echoes the system prompt
         low = s.lower()

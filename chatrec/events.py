@@ -20,7 +20,7 @@ class Notice:
     """Something the user should know about how the answer was made (a fallback, a truncated message...)."""
 
     text: str
-    kind: Literal["fallback", "info", "error"] = "info"
+    kind: Literal["fallback", "info", "error", "progress"] = "info"  # progress: transient, until the reply comes
 
 
 @dataclass(frozen=True)

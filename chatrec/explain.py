@@ -28,9 +28,16 @@ class Explanation:
     attribute: str | None = None  # "director" | "actor" | ... | "wish_genre" | ...
 
 
+# Tags about formats, releases and viewing lists: true of the item but no theme a reason can rest on.
+_NOT_THEMES = {"imax", "3d", "in netflix queue", "netflix queue", "bd-r", "bd-video", "dvd", "dvd-video", "clv",
+               "seen", "watched", "seen more than once", "own", "owned", "to see", "mindfuck", "duringcreditsstinger",
+               "aftercreditsstinger", "woman director"}
+
+
 def _keywords(item: Item) -> list[str]:
     kws = [k.strip() for k in item.extra.get("keywords", "").split(",") if k.strip()]
-    return kws + [t for t in item.tags if t.lower() not in {k.lower() for k in kws}]
+    out = kws + [t for t in item.tags if t.lower() not in {k.lower() for k in kws}]
+    return [k for k in out if k.lower() not in _NOT_THEMES]
 
 
 def shared_attributes(src: Item, item: Item, doc: str) -> list[tuple[str, str]]:

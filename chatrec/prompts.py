@@ -125,6 +125,10 @@ MESSAGES: dict[str, dict[str, str]] = {
               "again or rephrase.",
         "ko": "죄송해요, 답변하는 중에 문제가 생겼어요. 지금까지의 취향 정보는 그대로예요. 다시 말씀해 주세요.",
     },
+    "working": {
+        "en": "Looking through the candidates with the language model…",
+        "ko": "언어 모델로 후보를 살펴보는 중이에요…",
+    },
     "bad_feedback": {
         "en": "I can only record like, dislike or already seen for a card.",
         "ko": "카드에는 좋아요, 별로예요, 이미 봤어요만 기록할 수 있어요.",

@@ -66,6 +66,7 @@ def test_english_conversation_streams_and_respects_dislikes(llama_server):
         check_reply(eng, s, last, "en")
         assert last.cards and len(last.cards) == eng.settings.n_recs
         multi_chunk_turns += len(last.chunks) > 1
+        assert last.order[0] == "Progress"  # the user sees at once that the LLM is working
         if disliked_title and not msg.startswith("I didn't"):
             assert not mentions(last.text, disliked_title)
             assert disliked_title not in {c.title for c in last.cards}

@@ -123,7 +123,7 @@ def status_line(engine: EngineLike, config: UIConfig, lang: str = "en") -> str:
 
 
 def notice_line(n: Notice) -> str:
-    icon = {"fallback": "⚠️", "error": "⛔"}.get(n.kind, "ℹ️")
+    icon = {"fallback": "⚠️", "error": "⛔", "progress": "⏳"}.get(n.kind, "ℹ️")
     return f"{icon} {n.text}"
 
 
@@ -209,14 +209,18 @@ class ChatController:
         engine = self.engine_of(conv)
         for ev in engine.turn(conv.session, self.with_domain(message, conv.prefs.domain)):
             if isinstance(ev, TextChunk):
+                if text == lead:  # the reply has started: the progress line has done its job
+                    notices = [n for n in notices if n.kind != "progress"]
                 text += ev.text
                 history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
                 yield False, list(history)
             elif isinstance(ev, Notice):
                 notices.append(ev)
                 history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
+                yield False, list(history)
             elif isinstance(ev, Cards):
                 conv.cards = tuple(ev.cards)
+        notices = [n for n in notices if n.kind != "progress"]  # the work is done: only what stays true remains
         history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
         yield True, list(history)
 

@@ -187,7 +187,8 @@ def _mentions_title(text: str, title: str, longer: Sequence[str]) -> bool:
 def always_checks(out: TurnOutcome, state: DialogueState) -> list[Check]:
     """The checks every turn must pass, whatever the script says."""
     checks = [Check("no_exception", out.error is None, out.error or "")]
-    answered = bool(out.text.strip()) or bool(out.cards) or any(n.text.strip() for n in out.notices)
+    answered = bool(out.text.strip()) or bool(out.cards) or any(n.text.strip() for n in out.notices
+                                                                 if n.kind != "progress")
     checks.append(Check("non_empty_answer", answered, "" if answered else "no text, notice or card"))
     bad = [c.item_id for c in out.cards if c.item_id not in state.catalog]
     checks.append(Check("card_ids_in_catalog", not bad, f"not in catalog: {bad}" if bad else ""))

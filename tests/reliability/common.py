@@ -80,7 +80,7 @@ def run(events: Iterable[object]) -> TurnOutcome:
 def problems(out: TurnOutcome, catalog, *, need_cards: bool = False, max_reply_chars: int = 20_000) -> list[str]:
     """Everything wrong with one answer (empty list = fine)."""
     bad = []
-    if not (out.text.strip() or any(n.text.strip() for n in out.notices)):
+    if not (out.text.strip() or any(n.text.strip() for n in out.notices if n.kind != "progress")):
         bad.append("empty answer")
     if need_cards and not out.cards:
         bad.append("no cards")
