@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from retrieval.titles import title_key
 from retrieval.types import Catalog
 
 from . import prompts
@@ -256,8 +257,9 @@ _RX = {
                        r"|이미\s*봤|벌써\s*봤|봤던|본\s*적", re.I),
     "details": re.compile(
         r"\b(?:tell\s+me\s+(?:more\s+)?about|what\s+is\s+.+\s+about|what'?s\s+.+\s+about|who\s+directed|"
-        r"who\s+(?:is|stars)\s+in|who\s+wrote|details|plot|synopsis|more\s+info)"
-        r"|줄거리|어떤\s*내용|무슨\s*내용|에\s*대해|감독이\s*누구|누가\s*감독|누가\s*나와|출연진|정보", re.I),
+        r"who\s+(?:is|stars)\s+in|who\s+wrote|details|plot|synopsis|more\s+info|what\s+kind\s+of\s+(?:movie|film|book)\s+is)"
+        r"|줄거리|어떤\s*내용|무슨\s*내용|에\s*대해|감독이\s*누구|누가\s*감독|누가\s*나와|출연진|정보|자세히"
+        r"|어떤\s*(?:영화|작품|책)(?:야|이야|인가요?|예요|에요|이에요|임)", re.I),
     "compare": re.compile(r"\b(?:compare|comparison|versus|vs\.?|which\s+(?:one\s+)?is\s+better|difference\s+between)\b"
                           r"|비교|뭐가\s*더|어느\s*(?:게|것이)\s*더|차이", re.I),
     "books": re.compile(r"\b(?:books?|novels?|to\s+read|reading|authors?|paperbacks?)\b|책|소설|도서|읽을", re.I),
@@ -438,6 +440,7 @@ class Understander:
             text = strip_code(text)
             if not text or not (_RX["recommend"].search(text) or parse_constraints(text, self.max_year).has_any):
                 return Understanding(lang, "off_topic")
+            lang = detect_language(text, session.language)  # the markup's Latin letters are not the user's language
 
         # An answer to our question ("which one did you mean?"): a number, an ordinal, or one of the titles.
         if session.pending is not None:
@@ -509,6 +512,10 @@ class Understander:
                 unknown.append(guess)
         clarify = self._clarify(ambiguous, unknown, lang, domain, "dislike" if negative else "seen" if seen else
                                 "like") if not matched else None
+        if clarify is not None and books and clarify.polarity == "like" and self._one_series(clarify):
+            # "Harry Potter 같은 소설": for books every film of the series is the same evidence; no need to ask.
+            matched.append(clarify.options[0])
+            clarify = None
         if clarify is not None and (similar or positive or negative or seen or not constraints.has_any):
             return Understanding(intent="more_like", clarify=clarify, unknown=tuple(
                 sanitize_fragment(m.text) for m in unknown), **common)
@@ -541,6 +548,13 @@ class Understander:
             return None
         res = self.resolver.resolve(span, k=3)
         return _Guess(span, res)
+
+    def _one_series(self, cl: Clarification) -> bool:
+        """Do all offered titles continue what the user typed ("Harry Potter" → "Harry Potter and the …")?"""
+        typed = title_key(cl.text)
+        titles = [self.catalog.get(i) for i in cl.options]
+        return bool(typed) and len(typed) >= 4 and all(it is not None and title_key(it.title).startswith(typed)
+                                                      for it in titles)
 
     def _by_year(self, options: list[str], text: str) -> str | None:
         """The one option released in a year written in the text, or None when none or several fit."""

@@ -148,3 +148,28 @@ def test_code_is_stripped_and_the_request_around_it_still_counts(text, intent, g
     assert u.intent == intent and not u.liked  # words inside code are never titles
     if genre:
         assert genre in u.constraints.genres
+
+
+def test_markup_does_not_decide_the_language():
+    u = _twins().rules("<script>alert('xss')</script> 공포 영화 추천해 줘 <img src=x onerror=alert(1)>", Session())
+    assert u.language == "ko" and u.intent == "recommend"
+
+
+@pytest.mark.parametrize("text", ["Alien 어떤 영화야? 자세히 알려줘", "What kind of movie is Alien?"])
+def test_details_questions(text):
+    u = _twins().rules(text, Session())
+    assert u.intent == "details" and u.targets == ("t:12",)
+
+
+def test_a_series_name_is_enough_evidence_for_books():
+    from retrieval.title_resolver import TitleResolver
+
+    films = Catalog([Item(id="m:1", title="Harry Potter and the Sorcerer's Stone", year=2001, genres=("Fantasy",)),
+                     Item(id="m:2", title="Harry Potter and the Chamber of Secrets", year=2002, genres=("Fantasy",)),
+                     Item(id="m:3", title="Alien", year=1979, genres=("Horror",))], "films")
+    books = Catalog([Item(id="b:1", title="Dune", year=1965, domain="book")], "books")
+    und = Understander(films, TitleResolver(films, aliases=None), books_catalog=books)
+    u = und.rules("Harry Potter 같은 판타지 소설 추천해 주세요", Session())
+    assert u.intent == "books" and u.clarify is None and len(u.liked) == 1 and u.liked[0] in ("m:1", "m:2")
+    u = und.rules("movies like Harry Potter", Session())  # for films, which one matters: ask
+    assert u.clarify is not None
