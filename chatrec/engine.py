@@ -36,7 +36,7 @@ _TAG = re.compile(r"<[^>]{0,200}>")
 # Sentences an intro must not contain: the card list echoed back (the cards already show it), talk about itself
 # or apologies when nothing failed, and tastes the assistant cannot have.
 _NOT_INTRO = re.compile(
-    r"^\s*(?:[-*•]|\d+[.)]\s)|recommendations?\s*:|추천\s*목록|user\s+profile|사용자\s*프로필|user_message"
+    r"^\s*(?:[-*•(]|\d+[.)](?:\s|$))|recommendations?\s*:|추천\s*목록|user\s+profile|사용자\s*프로필|user_message"
     r"|\b(?:sorry|apologi[sz]e|misunderstanding|confusion|as\s+an?\s+(?:ai|chat\S*|language\s+model|assistant)|"
     r"i\s+can\s*(?:not|'t|only)|i\s+(?:loved|liked|enjoyed|watched|saw|love|like)\b)"
     r"|죄송|미안|혼란|저는\s*(?:좋아|봤)", re.I)
@@ -446,6 +446,8 @@ class Engine:
         """Stream the LLM's intro sentence by sentence, dropping any sentence that fails the safety checks."""
         msgs = prompts.reply_messages(lang, session.profile, r.request[:500], r.llm_intro)
         allowed = {cd.item_id for cd in r.cards} | set(session.liked)
+        # The card lines are printed below the intro: a sentence repeating a card's reason says nothing new.
+        echoes = _shingles(" ".join(reason for _, reason in r.llm_intro), n=4)
         buf = ""
         any_ok = False
         for piece in self.llm.stream(msgs, max_tokens=min(REPLY_MAX_TOKENS, self.settings.llm_max_tokens)):
@@ -459,12 +461,12 @@ class Engine:
                     break
                 sent, buf = buf[: m.end()], buf[m.end():]
                 ok = self._safe_sentence(sent, allowed, session)
-                if ok:
+                if ok and not _shingles(ok, n=4) & echoes:
                     any_ok = True
                     yield ok + " "
         # A tail without an ending was cut off by the token limit ("… Forrest Gump ("): _safe_sentence drops it.
         tail = self._safe_sentence(buf, allowed, session)
-        if tail:
+        if tail and not _shingles(tail, n=4) & echoes:
             any_ok = True
             yield tail
         if not any_ok:

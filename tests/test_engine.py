@@ -312,3 +312,36 @@ def test_search_titles_and_status(engine):
     assert engine.search_titles("") == []
     assert any(i == "mls:109487" for i, _ in engine.search_titles("인터스텔라"))
     assert "No LLM" in engine.status() and "LLM" in engine.status("ko")
+
+
+class _DerailedLLM:
+    """A small model's typical intro: apologies, the list echoed back, a card reason repeated, one good sentence,
+    and a tail cut off by the token limit. Structured calls fail, so ranking falls back to score order."""
+
+    name = "derailed"
+    enabled = True
+    TEXT = ("I'm sorry for the confusion. Recommendations: - Pi (1998).\n1.\n(1968): Because you liked The Matrix: "
+            "it also deals with sci-fi. Here are some bold picks for tonight. I loved the film. Forrest Gump (")
+
+    def describe(self):
+        return "derailed"
+
+    def stream(self, messages, *, max_tokens=None):
+        yield from (self.TEXT[i:i + 7] for i in range(0, len(self.TEXT), 7))
+
+    def structured(self, messages, schema, model, *, max_tokens=None, check_schema=True):
+        from chatrec.llm import LLMError
+
+        raise LLMError("no JSON", "bad_output")
+
+
+def test_llm_intro_keeps_only_clean_sentences():
+    eng = make_engine(llm=_DerailedLLM(), llm_backend="openai", rerank="llm")
+    s = eng.new_session("en")
+    r = run_turn(eng, s, "I loved The Matrix, recommend something similar")
+    check_reply(eng, s, r, "en")
+    intro = r.text.split("\n1. ")[0]
+    assert "Here are some bold picks for tonight." in intro
+    for bad in ("sorry", "Recommendations:", "Because you liked The Matrix: it also", "I loved", "Forrest Gump ("):
+        assert bad not in intro, intro
+    assert r.order[0] == "Progress" and any(n.kind == "fallback" for n in r.notices)
