@@ -135,7 +135,7 @@ class Engine:
             u, notes = self.understander.understand(text, work)
             lang = work.language = u.language
             work.add_turn("user", text[:1000])
-            if self._ranks_with_llm(u):
+            if self._ranks_with_a_model(u):
                 # The LLM steps take seconds on a small server: say at once that the turn is being worked on.
                 yield Notice(prompts.msg("working", lang), "progress")
             reply = self._decide(work, u, text)
@@ -221,9 +221,10 @@ class Engine:
             intro_key = "intro_like"
         return self._recommend(work, u, r, reuse_last=not u.liked, intro_key=intro_key)
 
-    def _ranks_with_llm(self, u: Understanding) -> bool:
-        return (self.llm.enabled and self.settings.rerank == "llm" and u.clarify is None
-                and u.intent in ("recommend", "more_like", "not_like", "seen", "books", "choose"))
+    def _ranks_with_a_model(self, u: Understanding) -> bool:
+        slow = (self.settings.rerank == "llm" and self.llm.enabled) or (self.settings.rerank == "lm" and self.scorer)
+        return bool(slow) and u.clarify is None and u.intent in ("recommend", "more_like", "not_like", "seen",
+                                                                  "books", "choose")
 
     def _recommend(self, work: Session, u: Understanding, r: _Reply, *, reuse_last: bool,
                    intro_key: str | None = None) -> _Reply:

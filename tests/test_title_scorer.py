@@ -1,7 +1,6 @@
 """LMRecSys title scorer on a real (tiny) causal LM: known-answer checks against plain forward passes."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -9,7 +8,7 @@ import torch
 from retrieval.lm_loading import load_lm
 from retrieval.title_scorer import TEMPLATES, TitleScorer, TitleScoringError, rerank
 from retrieval.types import Scored, UnknownItemError
-from tests.conftest import TEST_CACHE
+from tests.conftest import TEST_CACHE, has_data
 from tests.test_lm_loading import GGUF_DIR, SMOL, requires_smol
 
 pytestmark = requires_smol
@@ -195,3 +194,17 @@ def test_rerank_an_als_candidate_list(scorer):
     assert sorted(out.ids) == sorted(cands.ids) and np.all(np.diff(out.scores) <= 0)
     expected = scorer.score(["Toy Story", "Heat", "Casino"], [catalog[i].title for i in cands.ids], calibrate=True)
     np.testing.assert_allclose(np.sort(expected)[::-1], out.scores, atol=1e-5)
+
+
+@pytest.mark.skipif(not has_data("ml-latest-small", "goodbooks-10k"), reason="needs ml-latest-small and goodbooks-10k")
+def test_engine_reranks_with_the_title_scorer(scorer):
+    """rerank=lm end to end: the real scorer orders the turn's candidates (no fallback notice means it ran)."""
+    from tests.test_engine import check_reply, make_engine, run_turn
+
+    eng = make_engine(rerank="lm", n_candidates=10, n_recs=3)
+    eng.scorer = scorer
+    s = eng.new_session("en")
+    r = run_turn(eng, s, "I loved The Matrix, recommend something similar")
+    check_reply(eng, s, r, "en")
+    assert r.order[0] == "Progress" and not [n for n in r.notices if n.kind == "fallback"]
+    assert len(r.cards) == 3
