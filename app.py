@@ -78,6 +78,10 @@ def run_check(engine, messages: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     settings, ns = parse(argv)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level.upper() != "DEBUG":
+        # HTTP clients log every LLM request at INFO, which would bury the app's own lines.
+        for noisy in ("httpx", "httpx2", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     log = logging.getLogger("app")
     log.info("settings: %s", settings.redacted())
 

@@ -135,9 +135,13 @@ class CachedALSGenerator(ALSGenerator):
 
     @staticmethod
     def _load_model(path: Path):
+        import threadpoolctl
         from implicit.cpu.als import AlternatingLeastSquares
 
-        model = AlternatingLeastSquares.load(str(path))
+        # Building the model object checks the BLAS thread pool and warns on every start unless it is pinned,
+        # as it is for fitting (retrieval/candidates.py).
+        with threadpoolctl.threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares.load(str(path))
         if model.user_factors is None or model.item_factors is None:
             raise ValueError("cache file has no factors")
         return model

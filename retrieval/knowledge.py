@@ -177,6 +177,8 @@ class _Lexical:
     def __init__(self, ids: list[str], tokens: list[list[str]], metas: list[dict], emb: np.ndarray):
         import bm25s
 
+        # bm25s sets its logger to DEBUG when imported; NOTSET lets the application's logging level decide.
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)
         self.emb = emb
         self.ids = ids
         self.row = {i: r for r, i in enumerate(ids)}
