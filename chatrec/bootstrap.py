@@ -266,7 +266,7 @@ def _build_scorer(settings: Settings):
     from retrieval.title_scorer import TitleScorer
 
     return TitleScorer.from_pretrained(settings.scorer_model, gguf_file=settings.scorer_model_file,
-                                       cache_dir=settings.cache_dir)
+                                       cache_dir=settings.cache_dir, download=settings.allow_download)
 
 
 def _build_engine(settings, movies, books, als, pop, knowledge, resolver, llm, scorer):

@@ -254,10 +254,10 @@ class TransformersLLM:
     name = "transformers"
 
     def __init__(self, model: str, *, gguf_file: str | None = None, cache_dir=None, max_tokens: int = 512,
-                 temperature: float = 0.0, timeout_s: float = 120.0):
+                 temperature: float = 0.0, timeout_s: float = 120.0, download: bool = False):
         from retrieval.lm_loading import load_lm
 
-        self.lm = load_lm(model, gguf_file=gguf_file, kind="causal", cache_dir=cache_dir)
+        self.lm = load_lm(model, gguf_file=gguf_file, kind="causal", cache_dir=cache_dir, download=download)
         if getattr(self.lm.tokenizer, "chat_template", None) is None:
             raise LLMError(f"{model} has no chat template; use an instruct/chat model", "config")
         self.max_tokens = max_tokens
@@ -336,7 +336,7 @@ def make_llm(settings: Settings, *, structured_method: str = "auto") -> LLM:
         try:
             return TransformersLLM(settings.local_model, gguf_file=settings.local_model_file,
                                    cache_dir=settings.cache_dir, max_tokens=settings.llm_max_tokens,
-                                   timeout_s=settings.llm_timeout_s)
+                                   timeout_s=settings.llm_timeout_s, download=settings.allow_download)
         except ModelLoadError as e:
             raise LLMError(str(e), "config") from e
     raise LLMError(f"unknown llm_backend {settings.llm_backend!r}", "config")

@@ -165,9 +165,11 @@ def load_lm(
     cache_dir: Path | str | None = None,
     device: str | None = None,
     dtype: Any = None,
+    download: bool = False,
 ) -> LoadedLM:
     """Load (model, tokenizer) for inference. See `resolve_source` for what `model` may be.
 
+    A model id is looked up in the local Hugging Face cache; with `download` it is fetched from the Hub when missing.
     Raises ModelNotFoundError for a missing path / uncached id, ModelLoadError for anything unreadable.
     """
     import transformers
@@ -178,12 +180,13 @@ def load_lm(
         folder = str(_gguf_copy(folder, gguf, kind, Path(cache_dir) if cache_dir else DEFAULT_CACHE))
     dev = pick_device(device)
     try:
-        tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        lm = cls.from_pretrained(folder, local_files_only=True, dtype=pick_dtype(dev, dtype))
+        offline = not download or Path(folder).is_dir()
+        tok = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=offline)
+        lm = cls.from_pretrained(folder, local_files_only=offline, dtype=pick_dtype(dev, dtype))
     except OSError as e:
         raise ModelNotFoundError(
-            f"could not load {folder!r}: {e}. Offline only: pass a local folder or .gguf file, or download the "
-            "model id into the Hugging Face cache first"
+            f"could not load {folder!r}: {e}. Pass a local folder or .gguf file, or allow downloads "
+            "(--allow-download) to fetch the model id from the Hugging Face Hub"
         ) from e
     except ValueError as e:  # e.g. a causal model asked for as masked
         raise ModelLoadError(f"{folder!r} cannot be loaded as a {kind} LM: {e}") from e

@@ -157,11 +157,13 @@ class TitleScorer:
         self._unk = getattr(tokenizer, "unk_token_id", None)
 
     @classmethod
-    def from_pretrained(cls, model: str, *, gguf_file: str | None = None, cache_dir=None, **kw) -> "TitleScorer":
-        """Load through `lm_loading` (path, local model id or GGUF file) and wrap."""
+    def from_pretrained(cls, model: str, *, gguf_file: str | None = None, cache_dir=None, download: bool = False,
+                        **kw) -> "TitleScorer":
+        """Load through `lm_loading` (path, model id or GGUF file) and wrap."""
         from .lm_loading import load_lm
 
-        lm = load_lm(model, gguf_file=gguf_file, cache_dir=cache_dir, device=kw.get("device"), dtype=kw.get("dtype"))
+        lm = load_lm(model, gguf_file=gguf_file, cache_dir=cache_dir, device=kw.get("device"), dtype=kw.get("dtype"),
+                     download=download)
         return cls(lm.model, lm.tokenizer, **kw)
 
     # --- tokenisation --------------------------------------------------------------------------------------

@@ -52,8 +52,24 @@ def test_corrupt_gguf_is_a_load_error(tmp_path):
 def test_uncached_model_id_fails_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # belt and braces: local_files_only already forbids downloads
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ModelNotFoundError, match="Offline only"):
+    with pytest.raises(ModelNotFoundError, match="allow downloads"):
         load_lm("chatrec-tests/no-such-model")
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_model_id_goes_to_the_hub_only_when_downloads_are_allowed(tmp_path, monkeypatch, download):
+    import transformers
+
+    asked = {}
+
+    def record(name, **kw):  # stands in for the Hub: this test checks the flag, not the network
+        asked.update(kw)
+        raise OSError("not reachable in tests")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", record)
+    with pytest.raises(ModelNotFoundError):
+        load_lm("chatrec-tests/no-such-model", download=download)
+    assert asked["local_files_only"] is (not download)
 
 
 @requires_smol

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     log_pop = np.log1p(counts)
 
     lm = load_lm(model, gguf_file=args.model_file or (settings.scorer_model_file if not args.model else None),
-                 cache_dir=cache_dir, device=args.device)
+                 cache_dir=cache_dir, device=args.device, download=settings.allow_download)
     scorer = TitleScorer(lm.model, lm.tokenizer, mode=args.mode, reduce=args.reduce,
                          max_title_tokens=args.max_title_tokens, device=args.device)
     titles = [it.title for it in catalog]
