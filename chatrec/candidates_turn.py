@@ -118,8 +118,9 @@ def _by_search_and_popularity(ids: Sequence[str], pop: "PopularityIndex | None",
     """Search hits reordered by their search rank plus their popularity rank among the hits."""
     if pop is None:
         return list(ids[:k])
+    by_search = {i: r for r, i in enumerate(ids)}
     by_pop = {i: r for r, i in enumerate(sorted(ids, key=lambda i: -pop.count.get(i, 0.0)))}
-    return sorted(ids, key=lambda i: ids.index(i) + by_pop[i])[:k]
+    return sorted(ids, key=lambda i: by_search[i] + by_pop[i])[:k]
 
 
 def _ids(result: Any) -> Scored:

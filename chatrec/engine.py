@@ -461,25 +461,28 @@ class Engine:
                 if m is None:
                     break
                 sent, buf = buf[: m.end()], buf[m.end():]
-                ok = self._safe_sentence(sent, allowed, session)
-                if ok and not _shingles(ok, n=4) & echoes:
+                ok = self._safe_sentence(sent, allowed, session, echoes)
+                if ok:
                     any_ok = True
                     yield ok + " "
         # A tail without an ending was cut off by the token limit ("… Forrest Gump ("): _safe_sentence drops it.
-        tail = self._safe_sentence(buf, allowed, session)
-        if tail and not _shingles(tail, n=4) & echoes:
+        tail = self._safe_sentence(buf, allowed, session, echoes)
+        if tail:
             any_ok = True
             yield tail
         if not any_ok:
             raise LLMError("the LLM's reply was empty or unusable", "bad_output")
 
-    def _safe_sentence(self, sent: str, allowed: set[str], session: Session) -> str | None:
+    def _safe_sentence(self, sent: str, allowed: set[str], session: Session,
+                       echoes: set[tuple[str, ...]]) -> str | None:
         s = _TAG.sub("", sent).replace("<", "").replace(">", "")
         s = re.sub(r"[ \t]+", " ", s).strip()
         if len(s) < 2 or _NOT_INTRO.search(s) or not _TERMINATED.search(s):
             return None  # an unfinished sentence is usually a derailed small model, not a style choice
         if _shingles(s) & self._guard_shingles:
             return None  # echoes the system prompt
+        if _shingles(s, n=4) & echoes:
+            return None  # repeats a card's reason
         low = s.lower()
         for i in session.disliked:
             it = self.item(i)
