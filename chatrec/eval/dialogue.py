@@ -261,6 +261,24 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+CATEGORY_COLUMNS = ["category", "scripts passed", "checks passed", "script pass rate"]
+
+
+def category_rows(results: Sequence[ScriptResult]) -> list[list]:
+    """One row per script `category` (scripts without one count as "-"), sorted by name, then an "all" row."""
+    groups: dict[str, list[ScriptResult]] = {}
+    for r in results:
+        groups.setdefault(r.script.category or "-", []).append(r)
+
+    def row(label: str, rs: Sequence[ScriptResult]) -> list:
+        n_pass = sum(r.passed for r in rs)
+        checks = [c for r in rs for c in r.checks]
+        return [label, f"{n_pass}/{len(rs)}", f"{sum(c.passed for c in checks)}/{len(checks)}",
+                round(n_pass / len(rs), 3) if rs else 0.0]
+
+    return [row(k, groups[k]) for k in sorted(groups)] + [row("all", list(results))]
+
+
 def scripts_section(report: Report, name: str, results: Sequence[ScriptResult]) -> None:
     rows = []
     for r in results:
@@ -275,6 +293,8 @@ def scripts_section(report: Report, name: str, results: Sequence[ScriptResult]) 
     ko = sum(r.script.language == "ko" for r in results)
     report.add(f"## Scripted dialogues — {name}\n\n{n_pass}/{len(results)} scripts pass "
                f"({ko} Korean, {len(results) - ko} English); {n_ok}/{n_checks} checks pass.")
+    if any(r.script.category for r in results):
+        report.add_table(CATEGORY_COLUMNS, category_rows(results), caption="By category:")
     report.add_table(["script", "lang", "covers", "turns", "checks", "result", "failed checks"], rows)
     details = []
     for r in results:
