@@ -113,6 +113,20 @@ def test_every_script_checks_the_understanding(scripts):
                 assert has_hangul == (s.language == "ko"), f"{s.name}: {t.user!r} is not in {s.language}"
 
 
+def test_category_rows_count_scripts_and_checks():
+    from chatrec.eval.dialogue import Script, ScriptResult, TurnResult
+    from chatrec.eval.expectations import Check
+
+    def result(name, category, *passed):
+        s = Script(name=name, language="en", category=category, turns=[{"user": "hi"}])
+        checks = [Check(f"c{i}", p) for i, p in enumerate(passed)]
+        return ScriptResult(s, [TurnResult(1, "hi", "", [], [], 0.0, checks)])
+
+    rows = category_rows([result("a", "titles", True, True), result("b", "titles", True, False),
+                          result("c", "", True)])
+    assert rows == [["-", "1/1", "1/1", "1.000"], ["titles", "1/2", "3/4", "0.500"], ["all", "2/3", "4/5", "0.667"]]
+
+
 # ------------------------------------------------------------------------------------------------ against the catalog
 @needs_data
 def test_named_titles_and_genres_exist_in_the_catalog(scripts, ml_small, books):

@@ -274,7 +274,7 @@ def category_rows(results: Sequence[ScriptResult]) -> list[list]:
         n_pass = sum(r.passed for r in rs)
         checks = [c for r in rs for c in r.checks]
         return [label, f"{n_pass}/{len(rs)}", f"{sum(c.passed for c in checks)}/{len(checks)}",
-                round(n_pass / len(rs), 3) if rs else 0.0]
+                f"{n_pass / len(rs):.3f}" if rs else "-"]
 
     return [row(k, groups[k]) for k in sorted(groups)] + [row("all", list(results))]
 
