@@ -76,6 +76,7 @@ class Script(BaseModel):
     name: str
     language: Literal["ko", "en"]
     covers: str = ""
+    category: str = ""  # behaviour-suite group (titles, negation, genres, follow-ups, references, people, …)
     description: str = ""
     turns: tuple[ScriptTurn, ...]
 
@@ -196,6 +197,7 @@ def run_script(engine, script: Script, catalog, leak: LeakDetector, titles: dict
             events = engine.feedback(session, item_id, turn.feedback.kind)
         got, err, total, first = timed_events(events)
         out = TurnOutcome.from_events(got, error=err, latency_s=total, first_event_s=first)
+        state.prev_cards = tuple(last_cards)
         checks = check_turn(turn.expect, out, state, session)
         if any(isinstance(e, Cards) for e in got):
             last_cards = out.cards
@@ -414,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configs = [c.strip() for c in ns.configs.split(",")] if ns.configs else _default_configs(settings)
     progress = not ns.no_progress
     handler = _setup_logging(ns.out, settings.log_level)
-    secrets = [settings.llm_api_key]
+    secrets = [settings.llm_api_key.get_secret_value()]
     try:
         log.info("settings: %s", json.dumps(settings.redacted(), default=str))
         scripts = load_scripts(ns.scripts, ns.only) if ns.scripts else []

@@ -57,9 +57,32 @@ class Expectations(BaseModel):
     no_html_in_reply: bool | None = None  # also checked on every turn
     no_system_prompt_leak: bool | None = None  # also checked on every turn
     min_reply_chars: int | None = Field(None, ge=0)
+    # Conjunctions and exclusions over every card (not just one of them).
+    cards_all_genres: tuple[str, ...] | None = None  # every card has all of these genres
+    cards_no_genre: tuple[str, ...] | None = None  # no card has any of these genres
+    cards_all_years_between: tuple[int, int] | None = None  # every dated card falls in [a, b]
+    cards_any_title: tuple[str, ...] | None = None  # at least one card has one of these titles
+    cards_only_titles: tuple[str, ...] | None = None  # every card is one of these titles
+    cards_exclude_matching: str | None = None  # no card title matches this regex (case-insensitive)
+    keeps_cards: bool | None = None  # the cards on screen after the turn are the ones shown before it
+    # What the session believes after the turn (titles are matched by normalised title, as cards are).
+    liked_include: tuple[str, ...] | None = None
+    liked_exclude: tuple[str, ...] | None = None
+    liked_only: tuple[str, ...] | None = None  # the liked list holds exactly these titles (order ignored)
+    disliked_include: tuple[str, ...] | None = None
+    disliked_exclude: tuple[str, ...] | None = None
+    seen_include: tuple[str, ...] | None = None
+    seen_exclude: tuple[str, ...] | None = None
+    # References to the cards shown by the previous turn (1-based positions).
+    liked_include_card: int | None = Field(None, ge=1)
+    disliked_include_card: int | None = Field(None, ge=1)
+    seen_include_card: int | None = Field(None, ge=1)
+    reply_mentions_card: int | None = Field(None, ge=1)  # the reply names that card's title
 
     @field_validator("cards_contain_genre", "cards_exclude_title", "never_mentions", "reply_mentions_any",
-                     "reply_mentions_all", mode="before")
+                     "reply_mentions_all", "cards_all_genres", "cards_no_genre", "cards_any_title",
+                     "cards_only_titles", "liked_include", "liked_exclude", "liked_only", "disliked_include",
+                     "disliked_exclude", "seen_include", "seen_exclude", mode="before")
     @classmethod
     def _one_or_many(cls, v):
         return (v,) if isinstance(v, str) else v
@@ -167,6 +190,15 @@ class DialogueState:
     disliked: set[str] = field(default_factory=set)
     banned_titles: set[str] = field(default_factory=set)
     watch_disliked: bool = False
+    prev_cards: tuple[Card, ...] = ()  # the cards on screen before this turn
+
+    def titles_of(self, ids: Iterable[str]) -> set[str]:
+        out = set()
+        for i in ids:
+            it = self.catalog.get(i)
+            if it is not None:
+                out.add(_title_key(it.title))
+        return out
 
     def longer_titles(self, title: str) -> list[str]:
         """Catalog titles that contain `title` (e.g. "The Matrix Reloaded" for "The Matrix"), longest first."""
@@ -274,4 +306,80 @@ def check_turn(exp: Expectations, out: TurnOutcome, state: DialogueState, sessio
         checks.append(Check("has_notice", ok, f"notices {[n.kind for n in out.notices]}"))
     if exp.min_reply_chars is not None:
         checks.append(Check("min_reply_chars", len(text.strip()) >= exp.min_reply_chars, f"{len(text)} chars"))
+    checks += _card_set_checks(exp, out, state)
+    checks += _session_checks(exp, out, state, session)
+    return checks
+
+
+def _card_set_checks(exp: Expectations, out: TurnOutcome, state: DialogueState) -> list[Check]:
+    cards = out.cards
+    checks = []
+    if exp.cards_all_genres:
+        want = {g.casefold() for g in exp.cards_all_genres}
+        bad = [c.label for c in cards if not want <= {g.casefold() for g in c.genres}]
+        checks.append(Check("cards_all_genres", bool(cards) and not bad, f"missing a genre: {bad}" if bad else
+                            ("" if cards else "no cards")))
+    if exp.cards_no_genre:
+        banned = {g.casefold() for g in exp.cards_no_genre}
+        bad = [c.label for c in cards if banned & {g.casefold() for g in c.genres}]
+        checks.append(Check("cards_no_genre", not bad, f"excluded genre shown: {bad}" if bad else ""))
+    if exp.cards_all_years_between:
+        a, b = exp.cards_all_years_between
+        bad = [c.label for c in cards if c.year is not None and not a <= c.year <= b]
+        checks.append(Check("cards_all_years_between", bool(cards) and not bad, f"outside: {bad}" if bad else
+                            ("" if cards else "no cards")))
+    if exp.cards_any_title:
+        keys = {_title_key(t) for t in exp.cards_any_title}
+        ok = any(_title_key(c.title) in keys for c in cards)
+        checks.append(Check("cards_any_title", ok, "" if ok else f"titles {[c.title for c in cards]}"))
+    if exp.cards_only_titles:
+        keys = {_title_key(t) for t in exp.cards_only_titles}
+        bad = [c.label for c in cards if _title_key(c.title) not in keys]
+        checks.append(Check("cards_only_titles", bool(cards) and not bad, f"others: {bad}" if bad else
+                            ("" if cards else "no cards")))
+    if exp.cards_exclude_matching:
+        rx = re.compile(exp.cards_exclude_matching, re.I)
+        bad = [c.label for c in cards if rx.search(c.title)]
+        checks.append(Check("cards_exclude_matching", not bad, f"shown {bad}" if bad else ""))
+    if exp.keeps_cards:
+        before = [c.item_id for c in state.prev_cards]
+        after = [c.item_id for c in cards] if out.got_cards_event else before
+        ok = bool(before) and after == before
+        checks.append(Check("keeps_cards", ok, "" if ok else f"before {before}, after {after}"))
+    return checks
+
+
+def _session_checks(exp: Expectations, out: TurnOutcome, state: DialogueState, session: object) -> list[Check]:
+    checks = []
+    lists = {name: state.titles_of(getattr(session, name, ()) or ()) for name in ("liked", "disliked", "seen")}
+    for name in ("liked", "disliked", "seen"):
+        inc = getattr(exp, f"{name}_include")
+        exc = getattr(exp, f"{name}_exclude")
+        if inc:
+            missing = [t for t in inc if _title_key(t) not in lists[name]]
+            checks.append(Check(f"{name}_include", not missing, f"missing {missing}; {name} {sorted(lists[name])}"
+                                if missing else ""))
+        if exc:
+            wrong = [t for t in exc if _title_key(t) in lists[name]]
+            checks.append(Check(f"{name}_exclude", not wrong, f"wrongly {name}: {wrong}" if wrong else ""))
+        pos = getattr(exp, f"{name}_include_card", None)
+        if pos is not None:
+            if pos > len(state.prev_cards):
+                checks.append(Check(f"{name}_include_card", False, f"only {len(state.prev_cards)} cards before"))
+            else:
+                want = state.prev_cards[pos - 1]
+                ok = want.item_id in (getattr(session, name, ()) or ())
+                checks.append(Check(f"{name}_include_card", ok, "" if ok else
+                                    f"card {pos} ({want.label}) not in {name}: {sorted(lists[name])}"))
+    if exp.liked_only is not None:
+        want = {_title_key(t) for t in exp.liked_only}
+        checks.append(Check("liked_only", lists["liked"] == want, f"liked {sorted(lists['liked'])}"))
+    if exp.reply_mentions_card is not None:
+        pos = exp.reply_mentions_card
+        if pos > len(state.prev_cards):
+            checks.append(Check("reply_mentions_card", False, f"only {len(state.prev_cards)} cards before"))
+        else:
+            title = state.prev_cards[pos - 1].title
+            ok = _norm(title) in _norm(out.text)
+            checks.append(Check("reply_mentions_card", ok, "" if ok else f"{title!r} not in {out.text[:120]!r}"))
     return checks

@@ -1,0 +1,178 @@
+"""ReDial dev cases (`redial-dev/` in the data dir): loading, and the gold title mentions in the seeker's lines.
+
+A case is one recommender message that suggests movies; its context is the dialogue before it, with every `@id`
+already written out as "Title (Year)". The raw dialogues say where those mentions are, so each seeker line carries
+its gold mentions: the text span and, when the film is in the catalog, its id. Which catalog id a ReDial title is
+comes from the case itself: `context_*_ids` lists the catalog ids of every movie in the context, and a title is
+paired with the one of those ids whose title and year agree (a handful per case, so the pairing is unambiguous).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from rapidfuzz import fuzz
+
+from retrieval.titles import normalise_title, title_key
+from retrieval.types import Catalog
+
+CASE_FILES = {"ml-latest-small": ("cases_mllatest.jsonl", "mllatest", "mls"),
+              "ml-1m": ("cases_ml1m.jsonl", "ml1m", "ml1m")}
+_MENTION = re.compile(r"@(\d+)")
+_YEAR = re.compile(r"\((\d{4})\)\s*$")
+
+
+class RedialDataError(FileNotFoundError):
+    """The redial-dev folder or one of its files is missing; the message says where it was looked for."""
+
+
+@dataclass(frozen=True)
+class GoldMention:
+    start: int
+    end: int
+    title: str  # as ReDial writes it, "Title (Year)"
+    item_id: str | None  # catalog id, None when the film is not in the catalog
+
+
+@dataclass(frozen=True)
+class Line:
+    role: str  # "User" (the seeker) or "Recommender"
+    text: str
+    mentions: tuple[GoldMention, ...] = ()
+
+
+@dataclass(frozen=True)
+class RedialCase:
+    dialogue_id: str
+    turn_index: int
+    lines: tuple[Line, ...]
+    targets: tuple[str, ...]
+    liked: tuple[str, ...]  # questionnaire likes so far (an oracle, not what a live user gives)
+    context_ids: tuple[str, ...]  # every catalog movie mentioned in the context: removed before scoring
+    target_titles: tuple[str, ...]
+
+    @property
+    def seeker_lines(self) -> tuple[Line, ...]:
+        return tuple(ln for ln in self.lines if ln.role == "User")
+
+    @property
+    def seeker_text(self) -> str:
+        return "\n".join(ln.text for ln in self.seeker_lines)
+
+
+def redial_dir(data_dir: Path) -> Path:
+    d = Path(data_dir) / "redial-dev"
+    if not (d / "dialogues.jsonl").is_file():
+        raise RedialDataError(f"redial-dev not found in {data_dir}; pass --data-dir pointing at the shared data "
+                              "folder (it must hold redial-dev/dialogues.jsonl and the cases files)")
+    return d
+
+
+def _render(text: str, mentions: dict[str, str]) -> tuple[str, list[tuple[int, int, str]]]:
+    """A raw ReDial message with `@id` written out as titles and whitespace collapsed, as the cases do, plus the
+    span of every mention in the rendered text."""
+    out, spans, pos = [], [], 0
+    for m in _MENTION.finditer(text):
+        out.append(text[pos:m.start()])
+        title = mentions.get(m.group(1))
+        if title is None:
+            out.append(m.group(0))
+        else:
+            title = " ".join(title.split())
+            spans.append((len("".join(out)), title))
+            out.append(title)
+        pos = m.end()
+    out.append(text[pos:])
+    raw = "".join(out)
+    # Collapse whitespace and shift the spans with it.
+    collapsed, mapping = [], []
+    prev_space = True
+    for i, ch in enumerate(raw):
+        if ch.isspace():
+            if prev_space:
+                continue
+            ch, prev_space = " ", True
+        else:
+            prev_space = False
+        mapping.append(i)
+        collapsed.append(ch)
+    text2 = "".join(collapsed).rstrip()
+    where = {orig: new for new, orig in enumerate(mapping)}
+    out_spans = []
+    for start, title in spans:
+        s = where.get(start)
+        if s is not None:
+            out_spans.append((s, s + len(title), title))
+    return text2, out_spans
+
+
+def _pair(title: str, candidates: list[str], catalog: Catalog) -> str | None:
+    """The context id that a ReDial "Title (Year)" names, by title similarity with the year as a tie-breaker."""
+    m = _YEAR.search(title)
+    year = int(m.group(1)) if m else None
+    key = title_key(normalise_title(title)[0] if m else title)
+    best, best_score = None, 0.0
+    for iid in candidates:
+        it = catalog.get(iid)
+        if it is None:
+            continue
+        score = max(fuzz.ratio(key, title_key(v)) for v in (it.title, *it.extra.get("alt_titles", "").split(" | ")) if v)
+        if year is not None and it.year is not None:
+            score -= 15 * min(abs(it.year - year), 2)
+        if score > best_score:
+            best, best_score = iid, score
+    return best if best_score >= 70 else None
+
+
+def load_cases(data_dir: Path, catalog: Catalog, dataset: str = "ml-latest-small") -> list[RedialCase]:
+    if dataset not in CASE_FILES:
+        raise ValueError(f"redial cases exist for {sorted(CASE_FILES)}, not {dataset!r}")
+    d = redial_dir(data_dir)
+    fname, key, prefix = CASE_FILES[dataset]
+    dialogues = {}
+    for line in (d / "dialogues.jsonl").open(encoding="utf-8"):
+        if line.strip():
+            dlg = json.loads(line)
+            dialogues[str(dlg["conversationId"])] = dlg
+    cases = []
+    for line in (d / fname).open(encoding="utf-8"):
+        if not line.strip():
+            continue
+        c = json.loads(line)
+        dlg = dialogues.get(str(c["dialogue_id"]))
+        ctx_ids = tuple(f"{prefix}:{i}" for i in c[f"context_{key}_ids"])
+        lines = []
+        if dlg is None:
+            lines = [Line(t["role"], t["text"]) for t in c["context"]]
+        else:
+            seeker = dlg["initiatorWorkerId"]
+            for msg, ctx in zip(dlg["messages"][:c["turn_index"]], c["context"]):
+                text, spans = _render(msg["text"], dlg.get("movieMentions") or {})
+                role = "User" if msg["senderWorkerId"] == seeker else "Recommender"
+                if role != ctx["role"] or text != ctx["text"]:
+                    spans = []  # the case text differs from our rendering: no gold spans for this line
+                    text = ctx["text"]
+                    role = ctx["role"]
+                gold = tuple(GoldMention(s, e, t, _pair(t, list(ctx_ids), catalog)) for s, e, t in spans)
+                lines.append(Line(role, text, gold))
+        cases.append(RedialCase(
+            dialogue_id=str(c["dialogue_id"]), turn_index=int(c["turn_index"]), lines=tuple(lines),
+            targets=tuple(f"{prefix}:{i}" for i in c[f"target_{key}_ids"]),
+            liked=tuple(f"{prefix}:{i}" for i in c[f"liked_{key}_ids_so_far"]),
+            context_ids=ctx_ids, target_titles=tuple(c.get("target_titles", ())),
+        ))
+    return cases
+
+
+def seeker_lines_by_dialogue(cases: list[RedialCase]) -> Iterator[tuple[str, Line]]:
+    """Each seeker line once (the longest context of a dialogue contains all earlier ones)."""
+    longest: dict[str, RedialCase] = {}
+    for c in cases:
+        if c.dialogue_id not in longest or c.turn_index > longest[c.dialogue_id].turn_index:
+            longest[c.dialogue_id] = c
+    for did, c in longest.items():
+        for ln in c.seeker_lines:
+            yield did, ln
