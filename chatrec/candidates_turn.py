@@ -1,10 +1,12 @@
 """Per-turn candidate assembly: the Chat-REC narrowing step from thousands of items to the ~20–30 an LLM can read.
 
 Movies: ALS fold-in from the liked ids ∪ knowledge search for the request (cold-start items included) ∪
-knowledge "similar to" the liked ids ∪ popularity as the last resort. Books: knowledge `similar_to(domain="book")`
-for the liked movies ∪ knowledge search in the book domain ∪ popular books. Lists are fused by weighted reciprocal
-rank (scale-free across generators). Liked, disliked, seen and already-shown ids never come back; constraints
-(genre, period, excluded genres) filter, and are relaxed with a note only when too few items survive.
+knowledge "similar to" the liked ids ∪ the works of the people asked for ∪ items about the themes asked for ∪
+popularity as the last resort. Books: knowledge `similar_to(domain="book")` for the liked movies ∪ knowledge
+search in the book domain ∪ popular books. Lists are fused by weighted reciprocal rank (scale-free across
+generators). Liked, disliked, seen and already-shown ids never come back, nor items the user asked to leave out.
+The wish's hard parts (all of its genres, none of the excluded ones, the period, origin, people, themes) filter,
+and are relaxed with a note only when too few items survive; tones weigh (preferred genres up, others down).
 """
 from __future__ import annotations
 
@@ -15,19 +17,18 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from retrieval.lang import COUNTRY_LANGUAGE, THEME_KEYWORDS, TONE_BY_KEY, informative
+from retrieval.people import PeopleIndex
 from retrieval.types import Catalog, Item, Scored
 
-from .understand import Constraints, without_constraint_words
+from .request import Wish
 
 log = logging.getLogger(__name__)
 
 _RRF_K = 60.0
-_WEIGHTS = {"als": 1.0, "search": 1.0, "similar": 0.7, "popular": 0.25, "author": 1.5}
-_STOP = set("""a an the me my i you we something anything some any movie movies film films book books novel novels
-recommend recommendation recommendations suggest please show give want would like to for of with and or in on
-watch see read good great best new one ones more another other else that this is it what should could can
-about tonight today can someone somebody anyone who people person fan fans friend my our your their they he
-she him her them his""".split())
+# A film in Korean is a Korean film even where the production countries are unknown; English says nothing.
+_LANGUAGE_HOME = {lang: c for c, lang in COUNTRY_LANGUAGE.items() if lang != "en" and c not in ("MX", "TW")}
+_WEIGHTS = {"als": 1.0, "search": 1.0, "similar": 0.7, "popular": 0.25, "author": 1.5, "people": 1.5, "theme": 0.8}
 
 
 class PopularityIndex:
@@ -88,30 +89,10 @@ class CandidateSet:
         return Scored(self.ids, np.array([c.score for c in self.candidates], dtype=np.float32))
 
 
-_KO_FILLER = ("추천", "영화", "다른", "더", "거", "것", "좀", "해줘", "해 줘", "줘", "보여", "알려", "별로", "싫", "재밌",
-              "재미", "좋아", "봤", "뭐", "볼", "하나", "또", "그", "이", "저", "요", "작품", "책", "소설", "읽", "있",
-              "없", "같은", "비슷", "처럼", "해", "주세요", "부탁", "안녕", "뭔가", "아무", "나", "제", "저한테", "한테",
-              "사람", "좋아하는", "친구", "누구", "분")
-_STOP |= set("""didn don doesn t s m ve ll re d not no really so very too also just still was were is are be been
-liked loved enjoyed hated hate love enjoy please thanks thank ok okay now then again maybe similar same kind sort type
-vibe vibes stuff things fan fans someone somebody from but""".split())
-
-
-def informative(query: str) -> bool:
-    """Does the free text say anything beyond "recommend me another movie" / "다른 거 추천해줘"?"""
-    for w in re.findall(r"\w+", query.lower()):
-        if re.search(r"[가-힣]", w):
-            if not w.startswith(_KO_FILLER):
-                return True
-        elif w not in _STOP and len(w) > 1 and not w.isdigit():
-            return True
-    return False
-
-
-def descriptive(c: Constraints) -> bool:
+def descriptive(w: Wish) -> bool:
     """Does the wish say more than genre and period? "a slow revenge thriller" does, "90s comedy" does not: text
     search on "comedy" would rank films with the word in their title first, not the comedies people mean."""
-    return bool(c.moods) or informative(without_constraint_words(c.query))
+    return any(TONE_BY_KEY[t].search for t in w.tones) or informative(w.query) or bool(w.themes)
 
 
 def _by_search_and_popularity(ids: Sequence[str], pop: "PopularityIndex | None", k: int) -> list[str]:
@@ -150,18 +131,29 @@ def item_facts(item: Item, max_plot: int = 140) -> str:
 
 class CandidateAssembler:
     def __init__(self, catalog: Catalog, *, als=None, popularity: PopularityIndex | None = None, knowledge=None,
-                 books_catalog: Catalog | None = None, book_popularity: PopularityIndex | None = None):
+                 books_catalog: Catalog | None = None, book_popularity: PopularityIndex | None = None,
+                 people: PeopleIndex | None = None):
         self.catalog = catalog
         self.books = books_catalog
         self.als = als
         self.popularity = popularity
         self.knowledge = knowledge
+        self.people = people
         self.book_popularity = book_popularity or (PopularityIndex.from_books(books_catalog) if books_catalog else None)
         # author name → book ids: a film's writer or source author links straight to their books (grounded)
         self._books_by_author: dict[str, list[str]] = {}
         for it in books_catalog or ():
             for a in it.authors:
                 self._books_by_author.setdefault(a.lower(), []).append(it.id)
+        # theme → movie ids whose keywords or tags name it ("superhero" is no MovieLens genre)
+        self._themes: dict[str, set[str]] = {t: set() for t in THEME_KEYWORDS}
+        for it in catalog:
+            words = " | ".join([it.extra.get("keywords", ""), *it.tags]).lower()
+            if not words.strip(" |"):
+                continue
+            for t, pats in THEME_KEYWORDS.items():
+                if any(p in words for p in pats):
+                    self._themes[t].add(it.id)
 
     def item(self, item_id: str) -> Item | None:
         it = self.catalog.get(item_id)
@@ -169,29 +161,71 @@ class CandidateAssembler:
             it = self.books.get(item_id)
         return it
 
-    @staticmethod
-    def fits(item: Item, c: Constraints) -> bool:
-        if c.genres and item.domain == "movie" and not set(c.genres) & set(item.genres):
+    # -- the wish's hard parts -------------------------------------------------------------------------------
+    def genres_of(self, item: Item) -> set[str]:
+        """An item's genres; a book's come from what its authors write (the book data has none)."""
+        if item.genres or item.domain == "movie" or self.people is None:
+            return set(item.genres)
+        return set(self.people.book_genres(item.authors))
+
+    def fits(self, item: Item, w: Wish) -> bool:
+        movie = item.domain == "movie"
+        genres = self.genres_of(item)
+        if w.genres and not set(w.genres) <= genres:
             return False
-        if c.exclude_genres and set(c.exclude_genres) & set(item.genres):
+        if w.genres_any and not set(w.genres_any) & genres:
             return False
-        rng = c.year_range
+        if set(w.avoid_genres) & genres:
+            return False
+        rng = w.year_range
         if rng and (item.year is None or not rng[0] <= item.year <= rng[1]):
+            return False
+        if movie and (w.origins or w.exclude_origins):
+            origin = self.origins_of(item)
+            if w.origins and not origin & set(w.origins):
+                return False
+            if origin & set(w.exclude_origins):
+                return False
+        for p in w.people:
+            made = self._made_by(item, p.name, p.role)
+            if made == p.exclude:
+                return False
+        if movie and w.themes and not any(item.id in self._themes.get(t, ()) for t in w.themes):
+            return False
+        if movie and w.exclude_themes and any(item.id in self._themes.get(t, ()) for t in w.exclude_themes):
             return False
         return True
 
-    def assemble(self, *, seeds: Sequence[str], constraints: Constraints, exclude: Iterable[str], domain: str,
-                 n: int, n_min: int) -> CandidateSet:
-        excl = set(exclude) | set(seeds)
+    @staticmethod
+    def origins_of(item: Item) -> set[str]:
+        """Countries of origin: production countries, or the country whose language the film is in."""
+        out = set(item.countries)
+        home = _LANGUAGE_HOME.get(item.original_language)
+        if home:
+            out.add(home)
+        return out
+
+    def _made_by(self, item: Item, name: str, role: str) -> bool:
+        low = name.lower()
+        fields = {"director": item.directors, "actor": item.actors, "writer": item.writers, "author": item.authors}
+        own = [x for r, xs in fields.items() if role in ("any", r) for x in xs]
+        if any(x.lower() == low for x in own):
+            return True
+        return self.people is not None and self.people.credited(item.id, name, role)
+
+    def assemble(self, *, seeds: Sequence[str], wish: Wish, exclude: Iterable[str], n: int, n_min: int
+                 ) -> CandidateSet:
+        domain = wish.domain
+        excl = set(exclude) | set(seeds) | set(wish.exclude_ids)
         lists: dict[str, list[str]] = {}
         notices: list[str] = []
         if domain == "book":
             catalog = self.books
-            self._book_sources(seeds, constraints, excl, n, lists, notices)
+            self._book_sources(seeds, wish, excl, n, lists, notices)
             pop = self.book_popularity
         else:
             catalog = self.catalog
-            self._movie_sources(seeds, constraints, excl, n, lists, notices)
+            self._movie_sources(seeds, wish, excl, n, lists, notices)
             pop = self.popularity
 
         fused: dict[str, float] = {}
@@ -203,32 +237,60 @@ class CandidateAssembler:
                     continue  # never an item outside the catalog or one the user ruled out
                 fused[i] = fused.get(i, 0.0) + w / (_RRF_K + rank)
                 srcs.setdefault(i, []).append(name.split(":")[0])
-        soft = set(constraints.soft_genres)
         for i in fused:
-            if soft:
-                fused[i] += 0.004 * min(2, len(soft & set(catalog[i].genres)))
+            fused[i] += self._tone_score(catalog[i], wish) + self._genre_fit(catalog[i], wish)
 
         def build(ids_scores, fits) -> list[Candidate]:
             return [Candidate(catalog[i], s, tuple(dict.fromkeys(srcs.get(i, ["popular"]))), fits)
                     for i, s in ids_scores]
 
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])
-        good = [(i, s) for i, s in ranked if self.fits(catalog[i], constraints)]
+        good = [(i, s) for i, s in ranked if self.fits(catalog[i], wish)]
         out = build(good[:n], True)
-        if len(out) < n_min and pop is not None:
-            # Popular items that satisfy the constraints before anything that breaks them.
+        if len(out) < n and pop is not None:
+            # Popular items that satisfy the wish before anything that breaks it.
             have = {c.id for c in out} | excl
-            extra = pop.top(n - len(out), have, lambda i: self.fits(catalog[i], constraints))
-            out += [Candidate(catalog[i], 0.0, ("popular",), True) for i in extra]
-        if len(out) < n_min:
+            extra = pop.top(n - len(out), have, lambda i: self.fits(catalog[i], wish))
+            out += [Candidate(catalog[i], self._tone_score(catalog[i], wish), ("popular",), True) for i in extra]
+        if 0 < len(out) < n_min:
+            notices.append("few_match")  # fewer picks, all of them right, rather than padding with misfits
+        if not out:
             notices.append("relaxed")
             have = {c.id for c in out}
-            rest = [(i, s) for i, s in ranked if i not in have]
+            soft = wish.model_copy(update={"origins": [], "people": [], "themes": [], "year_from": None,
+                                           "year_to": None, "genres_any": []})
+            # Keep what was excluded out even when relaxing: a disliked genre never comes back.
+            rest = [(i, s) for i, s in ranked if i not in have and self.fits(catalog[i], soft)]
             out += build(rest[: n - len(out)], False)
             if len(out) < n_min and pop is not None:
                 have = {c.id for c in out} | excl
-                out += [Candidate(catalog[i], 0.0, ("popular",), False) for i in pop.top(n - len(out), have)]
+                keep = (lambda i: not set(wish.avoid_genres) & set(catalog[i].genres))
+                out += [Candidate(catalog[i], 0.0, ("popular",), False) for i in pop.top(n - len(out), have, keep)]
         return CandidateSet(tuple(out[:n]), tuple(dict.fromkeys(notices)), tuple(seeds))
+
+    @staticmethod
+    def _genre_fit(item: Item, w: Wish) -> float:
+        """For a genre request, films that are mostly that genre first: a romantic comedy is Comedy|Romance, not
+        Comedy|Drama|Romance|War (Forrest Gump has both genres but nobody calls it a romcom)."""
+        wanted = set(w.genres) | set(w.genres_any)
+        if not wanted or not item.genres or item.domain != "movie":
+            return 0.0
+        return 0.002 * len(wanted & set(item.genres)) / len(item.genres)
+
+    @staticmethod
+    def _tone_score(item: Item, w: Wish) -> float:
+        """Soft evidence from the tones: preferred genres up, genres and keywords against the wish down (on the
+        reciprocal-rank scale, where one rank near the top is worth ~0.0003)."""
+        if not w.tones:
+            return 0.0
+        genres = set(item.genres)
+        score = 0.004 * min(2, len(genres & set(w.prefer_genres)))
+        score -= 0.006 * len(genres & set(w.demote_genres))
+        bad = {k for t in w.tones for k in TONE_BY_KEY[t].demote_keywords}
+        if bad:
+            words = " | ".join([item.extra.get("keywords", ""), *item.tags]).lower()
+            score -= 0.004 * sum(1 for k in bad if k in words)
+        return score
 
     # -- sources ---------------------------------------------------------------------------------------------
     def _knowledge(self, fn: str, *args, notices: list[str], **kw) -> list[str]:
@@ -248,9 +310,13 @@ class CandidateAssembler:
             notices.append("fb_knowledge")
             return []
 
-    def _movie_sources(self, seeds, c: Constraints, excl, n, lists, notices) -> None:
+    def _by_popularity(self, ids: Iterable[str]) -> list[str]:
+        count = self.popularity.count if self.popularity is not None else {}
+        return sorted(ids, key=lambda i: -count.get(i, 0.0))
+
+    def _movie_sources(self, seeds, w: Wish, excl, n, lists, notices) -> None:
         movie_seeds = [s for s in seeds if s in self.catalog]
-        wide = max(4 * n, 120) if c.has_any else 2 * n
+        wide = max(4 * n, 120) if w.has_filters else 2 * n
         if movie_seeds and self.als is not None:
             try:
                 lists["als"] = list(self.als.recommend_for_items(movie_seeds, wide, exclude=excl).ids)
@@ -259,18 +325,27 @@ class CandidateAssembler:
         if movie_seeds and self.knowledge is not None:
             lists["similar"] = self._knowledge("similar_to", movie_seeds, n, domain="movie", exclude=tuple(excl),
                                                notices=notices)
-        text = c.search_text()
-        if descriptive(c):  # genre and period alone are hard filters on the ALS / popularity lists below
+        wanted = [p for p in w.people if not p.exclude]
+        if wanted and self.people is not None:
+            works: set[str] = set()
+            for p in wanted:
+                works |= {i for i in self.people.works(p.name, p.role) if i in self.catalog}
+            lists["people"] = self._by_popularity(works - excl)
+        if w.themes:
+            ids = set().union(*(self._themes.get(t, set()) for t in w.themes))
+            lists["theme"] = self._by_popularity(ids - excl)[:wide]
+        if descriptive(w):  # genre and period alone are hard filters on the ALS / popularity lists below
+            text = w.search_text()
             if text and self.knowledge is not None and "fb_knowledge" not in notices:
                 lists["search"] = self._knowledge(
-                    "search", text, k=wide, domain="movie", genres=list(c.genres) or None, genre_match="any",
-                    year_range=c.year_range, exclude=tuple(excl), notices=notices)
+                    "search", text, k=wide, domain="movie", genres=list(w.genres) or None, genre_match="all",
+                    year_range=w.year_range, exclude=tuple(excl), notices=notices)
         have = sum(len(v) for v in lists.values())
         if self.popularity is not None and (have < n or not movie_seeds):
-            keep = (lambda i: self.fits(self.catalog[i], c))
-            lists["popular"] = self.popularity.top(n, excl, keep)
+            keep = (lambda i: self.fits(self.catalog[i], w))
+            lists["popular"] = self.popularity.top(2 * n if w.has_filters else n, excl, keep)
 
-    def _book_sources(self, seeds, c: Constraints, excl, n, lists, notices) -> None:
+    def _book_sources(self, seeds, w: Wish, excl, n, lists, notices) -> None:
         if self.books is None:
             return
         seed_items = [it for it in (self.item(i) for i in seeds) if it is not None]
@@ -278,19 +353,22 @@ class CandidateAssembler:
         for it in seed_items:
             for name in (*it.writers, *it.authors, *it.tags):
                 by_author += [b for b in self._books_by_author.get(name.lower(), ()) if b not in by_author]
+        for p in w.people:
+            if not p.exclude:
+                by_author += [b for b in self._books_by_author.get(p.name.lower(), ()) if b not in by_author]
         if by_author:
             lists["author"] = by_author
         if seeds and self.knowledge is not None:
             lists["similar"] = self._knowledge("similar_to", list(seeds), n, domain="book", exclude=tuple(excl),
                                                notices=notices)
-        wish = descriptive(c)
-        text = c.search_text() if wish or c.has_any else ""
+        wish = descriptive(w)
+        text = w.search_text() if wish or w.has_any else ""
         if not wish and seed_items:
             # No wish in words: describe the latest liked item (the one this request is about; the similarity
             # list covers all of them) by its themes, next to any genre asked for ("해리 포터 같은 판타지 소설").
             last = seed_items[-1]
             kws = [k.strip() for k in last.extra.get("keywords", "").split(",") if k.strip()]
-            text = " ".join([text] * bool(text) + kws[:10] + list(last.genres if not c.genres else ()))
+            text = " ".join([text] * bool(text) + kws[:10] + list(last.genres if not w.genres else ()))
         if text and self.knowledge is not None and "fb_knowledge" not in notices:
             found = self._knowledge("search", text, k=n if wish else 4 * n, domain="book", exclude=tuple(excl),
                                     notices=notices)

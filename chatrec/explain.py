@@ -14,8 +14,10 @@ from typing import Callable, Iterable, Sequence
 from retrieval.documents import document_text
 from retrieval.types import Item
 
+from retrieval.lang import COUNTRY_NAMES, THEME_KEYWORDS, hangul_share
+
 from . import prompts
-from .understand import Constraints, hangul_share
+from .request import TONE_EN, TONE_KO, Wish
 
 _PRIORITY = ("director", "writer", "author", "actor", "keyword", "genre")
 
@@ -76,8 +78,10 @@ def facts_phrase(item: Item, lang: str, prefer: Sequence[str] = ()) -> str:
     return ", ".join(parts) or item.title
 
 
-def explain(item: Item, *, lang: str, liked: Sequence[Item], constraints: Constraints,
-            sources: Sequence[str] = (), doc: str | None = None) -> Explanation:
+def explain(item: Item, *, lang: str, liked: Sequence[Item], wish: Wish, sources: Sequence[str] = (),
+            doc: str | None = None, made_by: Sequence[str] = ()) -> Explanation:
+    """The strongest grounded reason for `item`. `made_by`: the people the user asked for who made or star in
+    it (from the item data or the packaged people table, both facts the app holds)."""
     doc = doc if doc is not None else document_text(item)
     # The most recent likes are the freshest evidence.
     best: tuple[int, Item, str, str] | None = None
@@ -97,9 +101,9 @@ def explain(item: Item, *, lang: str, liked: Sequence[Item], constraints: Constr
             value = prompts.genre_name(value, lang)
         return Explanation(prompts.reason(kind, lang, src=src.title, attr=value), src_label(src), src.id, kind)
 
-    wish = _wish_reason(item, lang, constraints, doc)
-    if wish is not None:
-        return wish
+    reason = _wish_reason(item, lang, wish, doc, made_by)
+    if reason is not None:
+        return reason
     if best:
         _, src, kind, value = best
         return Explanation(prompts.reason("genre", lang, src=src.title, attr=prompts.genre_name(value, lang)),
@@ -116,20 +120,37 @@ def explain(item: Item, *, lang: str, liked: Sequence[Item], constraints: Constr
                        prompts.source("popular", lang), None, "popular")
 
 
-def _wish_reason(item: Item, lang: str, c: Constraints, doc: str) -> Explanation | None:
-    wanted = [g for g in c.genres if g in item.genres and g.lower() in doc.lower()]
-    if not wanted:
-        wanted = [g for g in c.soft_genres if g in item.genres and g.lower() in doc.lower()][:1]
-        label = ", ".join(c.moods) if wanted else ""
-    else:
-        label = prompts.join_names([prompts.genre_name(g, lang) for g in wanted], lang)
+def _wish_reason(item: Item, lang: str, w: Wish, doc: str, made_by: Sequence[str]) -> Explanation | None:
+    src = prompts.source("wish", lang)
+    low = doc.lower()
+    people = [p for p in w.people if not p.exclude and p.name in made_by]
+    if people:
+        p = people[0]
+        key = "wish_director" if p.role == "director" or (p.role == "any" and p.name in item.directors) else "wish_person"
+        return Explanation(prompts.reason(key, lang, attr=p.name, facts=facts_phrase(item, lang)), src, None, key)
+    wanted = [g for g in w.genres + w.genres_any if g in item.genres and g.lower() in low]
     if wanted:
+        label = prompts.join_names([prompts.genre_name(g, lang) for g in wanted], lang)
         return Explanation(prompts.reason("wish_genre", lang, attr=label, facts=facts_phrase(item, lang, wanted)),
-                           prompts.source("wish", lang), None, "wish_genre")
-    rng = c.year_range
+                           src, None, "wish_genre")
+    origin = [c for c in w.origins if c in item.countries]
+    if origin:
+        name = COUNTRY_NAMES.get(origin[0], (origin[0], origin[0]))[1 if lang == "ko" else 0]
+        return Explanation(prompts.reason("wish_origin", lang, attr=name, facts=facts_phrase(item, lang)), src, None,
+                           "wish_origin")
+    themes = [t for t in w.themes if any(k in low for k in THEME_KEYWORDS.get(t, ()))]
+    if themes:
+        return Explanation(prompts.reason("wish_theme", lang, attr=prompts.theme_name(themes[0], lang),
+                                          facts=facts_phrase(item, lang)), src, None, "wish_theme")
+    preferred = [g for g in w.prefer_genres if g in item.genres and g.lower() in low][:1]
+    if preferred and w.tones:
+        label = (TONE_KO if lang == "ko" else TONE_EN).get(w.tones[0], w.tones[0])
+        return Explanation(prompts.reason("wish_genre", lang, attr=label, facts=facts_phrase(item, lang, preferred)),
+                           src, None, "wish_tone")
+    rng = w.year_range
     if rng and item.year and rng[0] <= item.year <= rng[1] and str(item.year) in doc:
-        return Explanation(prompts.reason("wish_period", lang, attr=c.period_label or f"{rng[0]}–{rng[1]}",
-                                          year=item.year), prompts.source("wish", lang), None, "wish_period")
+        return Explanation(prompts.reason("wish_period", lang, attr=w.period_label or f"{rng[0]}–{rng[1]}",
+                                          year=item.year), src, None, "wish_period")
     return None
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
+from retrieval.lang import GENRE_KO
+
 LANGS = ("en", "ko")
 
 # Instructions are written in English for both languages, with an explicit output-language line: small
@@ -28,9 +30,14 @@ REPLY_SYSTEM = {
 }
 
 UNDERSTAND_SYSTEM = (
-    "You extract what a user of a movie/book recommender wants. Fill the JSON fields: intent, domain "
-    "(movie or book), genres the user wants, genres to avoid, a year range if stated, and a short English search "
-    "query describing the wish. " + _GUARD
+    "You read one message to a movie/book recommender and fill JSON fields: intent; domain (movie, book, or same "
+    "as before); titles the user names, each with how they feel about it (like, dislike, seen, unseen, exclude = "
+    "'not that one', details = asks about it, neutral); card = the number of a shown card the user refers to "
+    "('the second one' → 2), else 0; genres wanted (all of them), genres to avoid; people (directors, actors); a "
+    "year range if stated; tones (light, dark, feel-good, sad, mind-bending, exciting, less-violent, family); "
+    "follow_up = true when the message only adjusts the previous request; and a short English search query for "
+    "what is left of the wish. Copy titles exactly as the user wrote them; never add titles the user did not "
+    "name. " + _GUARD
 )
 
 PROFILE_SYSTEM = {
@@ -61,9 +68,11 @@ def reply_messages(lang: str, profile: str, request: str, picks: Sequence[tuple[
             ("user", f"{prof}: {profile or '-'}\n{head}:\n{listing}\n\n{user_block(request)}")]
 
 
-def understand_messages(message: str, history: Sequence[str]) -> list[tuple[str, str]]:
+def understand_messages(message: str, history: Sequence[str], cards: Sequence[str] = ()) -> list[tuple[str, str]]:
     ctx = "\n".join(history[-4:])
-    return [("system", UNDERSTAND_SYSTEM), ("user", f"Earlier turns:\n{ctx or '-'}\n\n{user_block(message)}")]
+    shown = "\n".join(f"{n}. {label}" for n, label in enumerate(cards, 1))
+    return [("system", UNDERSTAND_SYSTEM),
+            ("user", f"Earlier turns:\n{ctx or '-'}\nCards on screen:\n{shown or '-'}\n\n{user_block(message)}")]
 
 
 def profile_messages(lang: str, liked: Sequence[str], disliked: Sequence[str], wishes: Sequence[str],
@@ -183,15 +192,43 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I couldn't find anything new that fits all of that. Try loosening a constraint (genre, period).",
         "ko": "조건에 맞는 새로운 작품을 찾지 못했어요. 장르나 시기 조건을 조금 넓혀 보세요.",
     },
+    "few_match": {
+        "en": "Only a few titles match all of that, so there are fewer picks this time.",
+        "ko": "조건에 모두 맞는 작품이 많지 않아서 이번에는 몇 편만 골랐어요.",
+    },
     "relaxed": {
-        "en": "Few items match every constraint, so some picks only match part of your request.",
-        "ko": "모든 조건에 맞는 작품이 적어서 일부는 조건의 일부만 맞아요.",
+        "en": "Nothing matches every part of your request, so these picks match only part of it.",
+        "ko": "모든 조건에 맞는 작품이 없어서 조건의 일부만 맞는 작품을 골랐어요.",
     },
     "more_prompt": {
         "en": "Like or dislike a card, or ask for more, and I'll adjust.",
         "ko": "카드에 좋아요/싫어요를 누르거나 더 추천해 달라고 하시면 맞춰 드릴게요.",
     },
     "details_head": {"en": "Here's what I know about {title}:", "ko": "{title} 작품 정보예요:"},
+    "details_more": {
+        "en": "Want something similar? Say “more like it”, or ask about another title.",
+        "ko": "비슷한 작품을 원하시면 “그거랑 비슷한 거”라고 말씀해 주세요.",
+    },
+    "answer_director": {"en": "{title} was directed by {names}.", "ko": "{title}의 감독은 {names}예요."},
+    "answer_cast": {"en": "{title} stars {names}.", "ko": "{title}에는 {names} 배우가 나와요."},
+    "answer_year": {"en": "{title} came out in {year}.", "ko": "{title}은(는) {year}년 작품이에요."},
+    "answer_unknown": {
+        "en": "I don't have that in my data for {title}; here is what I know:",
+        "ko": "{title}에 대한 그 정보는 제 데이터에 없어요. 아는 내용은 이래요:",
+    },
+    "chitchat": {
+        "en": "Glad to help! Like or dislike a card, ask about one, or tell me what to change and I'll adjust.",
+        "ko": "도움이 됐다니 좋아요! 카드에 좋아요/싫어요를 누르거나, 궁금한 작품을 물어보거나, 바꾸고 싶은 조건을 "
+              "말씀해 주세요.",
+    },
+    "missing_title": {
+        "en": "I couldn't find {text} in my catalog, so I can't recommend it — here are close alternatives instead.",
+        "ko": "{text}은(는) 카탈로그에서 찾지 못했어요. 대신 비슷한 작품을 골라 봤어요.",
+    },
+    "unknown_titles": {
+        "en": "I couldn't find {text} in my catalog, so I went by the rest of your message.",
+        "ko": "카탈로그에서 {text} 작품을 찾지 못해서 나머지 말씀을 바탕으로 골랐어요.",
+    },
     "compare_head": {"en": "Comparing {a} and {b}:", "ko": "{a} 대 {b} 비교:"},
     "need_title": {
         "en": "Which title do you mean? Tell me its name.",
@@ -264,6 +301,14 @@ REASONS: dict[str, dict[str, str]] = {
               "ko": "{src} 팬이시라면: 같은 {attr} 장르예요."},
     "wish_genre": {"en": "You asked for {attr}: this is {facts}.",
                    "ko": "요청하신 {attr}: {facts} 작품이에요."},
+    "wish_director": {"en": "Directed by {attr}, as you asked: {facts}.",
+                      "ko": "요청하신 {attr} 감독의 작품이에요: {facts}."},
+    "wish_person": {"en": "With {attr}, as you asked: {facts}.",
+                    "ko": "요청하신 {attr}의 작품이에요: {facts}."},
+    "wish_origin": {"en": "A {attr} film, as you asked: {facts}.",
+                    "ko": "요청하신 {attr} 작품이에요: {facts}."},
+    "wish_theme": {"en": "About {attr}, as you asked: {facts}.",
+                   "ko": "요청하신 ‘{attr}’ 소재의 작품이에요: {facts}."},
     "wish_period": {"en": "You asked for {attr}: released in {year}.",
                     "ko": "요청하신 {attr} 작품: {year}년 작품이에요."},
     "wish_text": {"en": "Matches your description: {facts}.",
@@ -291,12 +336,17 @@ def source(key: str, lang: str, **kw) -> str:
     return SOURCES[key]["ko" if lang == "ko" else "en"].format(**kw)
 
 
-GENRE_KO = {
-    "Action": "액션", "Adventure": "모험", "Animation": "애니메이션", "Children": "가족", "Comedy": "코미디",
-    "Crime": "범죄", "Documentary": "다큐멘터리", "Drama": "드라마", "Fantasy": "판타지", "Film-Noir": "누아르",
-    "Horror": "공포", "IMAX": "IMAX", "Musical": "뮤지컬", "Mystery": "미스터리", "Romance": "로맨스",
-    "Sci-Fi": "SF", "Thriller": "스릴러", "War": "전쟁", "Western": "서부",
-}
+
+
+THEME_KO = {"superhero": "히어로", "zombie": "좀비", "vampire": "뱀파이어", "time travel": "시간 여행", "space": "우주",
+            "alien": "외계인", "robot": "로봇", "dinosaur": "공룡", "heist": "하이스트", "revenge": "복수",
+            "serial killer": "연쇄살인", "dystopia": "디스토피아", "pirate": "해적", "spy": "스파이", "sport": "스포츠",
+            "martial arts": "무술", "true story": "실화", "disaster": "재난", "prison": "감옥", "music": "음악",
+            "high school": "학교", "dog": "강아지"}
+
+
+def theme_name(theme: str, lang: str) -> str:
+    return THEME_KO.get(theme, theme) if lang == "ko" else theme
 
 
 def genre_name(genre: str, lang: str) -> str:

@@ -1,230 +1,42 @@
-"""What does the user want this turn? Language, intent, mentioned titles (resolved to catalog ids) and constraints.
+"""What does the user want this turn? A typed `Request` (chatrec/request.py), read from the message.
 
-Rules first, in both languages: they must carry the whole assistant when no LLM is configured, and they are
-what the engine trusts for titles (the resolver) and polarity. The LLM is asked only when the rules find no
-intent at all; its structured answer adds intent, genres, period and a search query, never titles on its own.
+Two parsers, one output. The rules (default; no LLM needed) read the message in this order, each step claiming
+the words it understood so that later steps cannot misread them:
+
+1. safety: empty, emoji-only, prompt injection, code/markup around a request;
+2. an answer to our last question ("the 2002 one", "2", a title among the options);
+3. lexicon words (retrieval/lang.py): genres (with negation and "or"), tones, themes, countries, periods,
+   people (retrieval/people.py), references to cards ("the second one", "그거"), domain words;
+4. titles (retrieval/mentions.py), accepted only on evidence, never inside the words claimed above;
+5. a polarity for every item reference from the cue words of its own clause ("I loved X but hated Y",
+   "X 말고", "haven't seen X"), and the intent of the turn.
+
+With an LLM configured, `understand` asks it to fill the same request through structured output; every title it
+names goes through the resolver, and the rules fill whatever it leaves out (or replace it when it fails).
+Every decision is logged with its reason (`Request.notes`, and the title scan at debug level).
 """
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
+from retrieval import lang
+from retrieval.lang import GENRES, Hit, detect_language, hangul_share  # noqa: F401 (re-exported for callers)
+from retrieval.people import PeopleIndex
+from retrieval.textnorm import fold_for_matching
 from retrieval.titles import title_key
 from retrieval.types import Catalog
 
 from . import prompts
 from .llm import LLM, LLMError
+from .request import ItemRef, PersonRef, Request, Wish
 from .session import Clarification, Session
 
 log = logging.getLogger(__name__)
-
-Intent = Literal["greeting", "recommend", "more_like", "not_like", "seen", "details", "compare", "books",
-                 "off_topic", "choose", "injection", "empty", "emoji"]
-INTENTS = ("greeting", "recommend", "more_like", "not_like", "seen", "details", "compare", "books", "off_topic",
-           "choose", "injection", "empty", "emoji")
-GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-          "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
-
-# ---------------------------------------------------------------------------------------------------------------
-# Language
-
-
-def hangul_share(text: str) -> float | None:
-    """Share of Hangul among letters, a syllable block weighing two Latin letters (it carries about as much);
-    None when the text has no letters at all (emoji, digits)."""
-    hangul = 2 * sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff"
-                     or "\u3130" <= ch <= "\u318f")
-    letters = hangul + sum(1 for ch in text if ch.isalpha() and ch.isascii())
-    return None if letters == 0 else hangul / letters
-
-
-def detect_language(text: str, default: str = "en") -> str:
-    share = hangul_share(text)
-    if share is None:
-        return default
-    return "ko" if share >= 0.3 else "en"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Constraints
-
-_GENRE_WORDS: dict[str, tuple[str, ...]] = {
-    "Action": ("action", "액션"),
-    "Adventure": ("adventure", "adventures", "모험", "어드벤처"),
-    "Animation": ("animation", "animated", "anime", "cartoon", "cartoons", "pixar", "애니메이션", "애니", "만화"),
-    "Children": ("kids", "children", "family", "family-friendly", "아이", "어린이", "가족"),
-    "Comedy": ("comedy", "comedies", "funny", "hilarious", "laugh", "코미디", "코메디", "웃긴", "코믹", "웃음"),
-    "Crime": ("crime", "gangster", "gangsters", "heist", "mafia", "범죄", "갱스터", "마피아"),
-    "Documentary": ("documentary", "documentaries", "다큐", "다큐멘터리"),
-    "Drama": ("drama", "dramas", "드라마"),
-    "Fantasy": ("fantasy", "magic", "magical", "판타지", "마법"),
-    "Film-Noir": ("noir", "film-noir", "누아르", "느와르"),
-    "Horror": ("horror", "scary", "terrifying", "slasher", "공포", "호러", "무서운", "무섭"),
-    "Musical": ("musical", "musicals", "뮤지컬"),
-    "Mystery": ("mystery", "mysteries", "whodunit", "detective", "미스터리", "미스테리", "추리", "탐정"),
-    "Romance": ("romance", "romantic", "love story", "rom-com", "romcom", "로맨스", "로맨틱", "멜로", "사랑"),
-    "Sci-Fi": ("sci-fi", "scifi", "science fiction", "science-fiction", "space", "sf", "SF", "공상과학", "우주"),
-    "Thriller": ("thriller", "thrillers", "suspense", "스릴러", "서스펜스"),
-    "War": ("war", "전쟁"),
-    "Western": ("western", "westerns", "cowboy", "서부", "서부극", "카우보이"),
-}
-
-# Moods steer the search and softly prefer genres; they never filter.
-_MOODS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    # key: (words, soft genres, English search words)
-    "feel-good": (("feel-good", "feel good", "uplifting", "heartwarming", "cheerful", "lighthearted", "happy",
-                   "cozy", "기분 좋", "힐링", "따뜻한", "유쾌", "밝은", "훈훈"),
-                  ("Comedy", "Romance", "Children"), "uplifting heartwarming feel-good"),
-    "dark": (("dark", "gritty", "bleak", "disturbing", "어두운", "암울", "무거운"),
-             ("Crime", "Thriller", "Drama"), "dark gritty"),
-    "sad": (("sad", "tearjerker", "moving", "emotional", "cry", "슬픈", "감동", "눈물", "울고"),
-            ("Drama", "Romance"), "emotional moving"),
-    "mind-bending": (("mind-bending", "mind bending", "twist", "twists", "clever", "cerebral", "puzzle",
-                      "반전", "두뇌", "머리 쓰는", "복잡한"),
-                     ("Mystery", "Thriller", "Sci-Fi"), "mind-bending plot twist"),
-    "exciting": (("exciting", "thrilling", "adrenaline", "epic", "신나는", "짜릿", "박진감", "스케일"),
-                 ("Action", "Adventure"), "exciting epic"),
-}
-
-_DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
-_NEG_BEFORE = re.compile(r"(?:\bno|\bnot|\bwithout|\bexcept|\bbut not|\bhate|\bavoid|\bnothing|\bskip|\bexcluding)"
-                         r"(?:\s+\w+)?\s*$", re.I)
-_NEG_AFTER_KO = re.compile(r"^\s*(?:은|는|이|가|을|를|영화|장르)?\s*(?:말고|빼고|제외|싫|별로|아닌|없는|안\s*좋)")
-
-
-@dataclass(frozen=True)
-class Constraints:
-    genres: tuple[str, ...] = ()
-    exclude_genres: tuple[str, ...] = ()
-    year_from: int | None = None
-    year_to: int | None = None
-    period_label: str = ""  # as the user said it ("1990s", "90년대", "recent"), for explanations
-    moods: tuple[str, ...] = ()
-    query: str = ""  # free-text wish for the knowledge search
-
-    @property
-    def year_range(self) -> tuple[int, int] | None:
-        if self.year_from is None and self.year_to is None:
-            return None
-        return (self.year_from or 1800, self.year_to or 2100)
-
-    @property
-    def soft_genres(self) -> tuple[str, ...]:
-        out: list[str] = []
-        for m in self.moods:
-            out += [g for g in _MOODS[m][1] if g not in out]
-        return tuple(out)
-
-    @property
-    def has_any(self) -> bool:
-        return bool(self.genres or self.exclude_genres or self.year_range or self.moods)
-
-    def search_text(self) -> str:
-        words = [self.query] + [g for g in self.genres] + [_MOODS[m][2] for m in self.moods]
-        return " ".join(w for w in words if w).strip()
-
-    def wishes(self, lang: str) -> list[str]:
-        """Human-readable wishes (stored in the session; explanations quote them)."""
-        out = [prompts.genre_name(g, lang) for g in self.genres]
-        out += list(self.moods)
-        if self.period_label:
-            out.append(self.period_label)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"genres": list(self.genres), "exclude_genres": list(self.exclude_genres),
-                "year_from": self.year_from, "year_to": self.year_to, "period_label": self.period_label,
-                "moods": list(self.moods), "query": self.query}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Constraints":
-        if not d:
-            return cls()
-        return cls(genres=tuple(d.get("genres", ())), exclude_genres=tuple(d.get("exclude_genres", ())),
-                   year_from=d.get("year_from"), year_to=d.get("year_to"), period_label=d.get("period_label", ""),
-                   moods=tuple(m for m in d.get("moods", ()) if m in _MOODS), query=d.get("query", ""))
-
-
-def _word_hits(text: str, word: str) -> list[int]:
-    """Start offsets of `word` in `text`: whole words for Latin script, substrings for Hangul."""
-    if any("\uac00" <= ch <= "\ud7a3" for ch in word):
-        return [m.start() for m in re.finditer(re.escape(word), text)]
-    flags = 0 if word.isupper() else re.I  # "SF" only upper-case: "sf" is rare and ambiguous in English text
-    return [m.start() for m in re.finditer(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", text, flags)]
-
-
-_PERIOD_WORDS = re.compile(
-    r"(?:'|’)?\b\d{2,4}\s*'?s\b|\d{2,4}\s*년대?\S*|\b(?:fifties|sixties|seventies|eighties|nineties|decade|era|years?|"
-    r"recent|new|newer|latest|modern|classic|classics|old|older|oldies|vintage|before|after|since|until)\b"
-    r"|최근|요즘|최신|신작|고전|옛날|오래된|이전|이후|부터|까지", re.I)
-
-
-def without_constraint_words(text: str) -> str:
-    """The text minus genre and period words: what is left describes the wish itself ("slow", "revenge")."""
-    for words in _GENRE_WORDS.values():
-        for w in words:
-            text = re.sub(r"(?<![\w-])" + re.escape(w) + r"\w*", " ", text, flags=0 if w.isupper() else re.I)
-    return _PERIOD_WORDS.sub(" ", text)
-
-
-def parse_constraints(text: str, max_year: int = 2018) -> Constraints:
-    genres: list[str] = []
-    excluded: list[str] = []
-    for genre, words in _GENRE_WORDS.items():
-        for w in words:
-            for pos in _word_hits(text, w):
-                before = text[max(0, pos - 24):pos]
-                after = text[pos + len(w):pos + len(w) + 10]
-                negative = bool(_NEG_BEFORE.search(before)) or bool(_NEG_AFTER_KO.match(after))
-                target = excluded if negative else genres
-                if genre not in target:
-                    target.append(genre)
-    genres = [g for g in genres if g not in excluded]
-    # "war" as a genre only when the text talks about war films, not "Star Wars" (the resolver owns titles).
-    if "War" in genres and re.search(r"star\s+wars?", text, re.I):
-        genres.remove("War")
-    moods = [k for k, (words, _, _) in _MOODS.items() if any(_word_hits(text, w) for w in words)]
-
-    y_from = y_to = None
-    label = ""
-    low = text.lower()
-    m = re.search(r"(?:\b(19|20)(\d)0\s*'?s\b)|(?:'(\d)0s\b)|(?:\b(\d)0s\b)", low)
-    km = re.search(r"(\d{2,4})\s*년대", text)
-    if m:
-        if m.group(1):
-            start = int(m.group(1) + m.group(2) + "0")
-        else:
-            d = int(m.group(3) or m.group(4))
-            start = (2000 if d <= 2 else 1900) + d * 10
-        y_from, y_to, label = start, start + 9, f"{start}s"
-    elif km:
-        n = int(km.group(1))
-        start = n if n >= 1000 else ((2000 + n) if n <= 20 else (1900 + n))
-        y_from, y_to, label = start, start + 9, f"{km.group(1)}년대"
-    else:
-        for word, start in _DECADE_WORDS.items():
-            if word in low:
-                y_from, y_to, label = start, start + 9, f"{start}s"
-    if y_from is None:
-        if b := re.search(r"\b(?:before|until|up to|prior to)\s+((?:19|20)\d\d)\b", low):
-            y_to, label = int(b.group(1)) - 1, f"before {b.group(1)}"
-        elif a := re.search(r"\b(?:after|since|from|newer than)\s+((?:19|20)\d\d)\b", low):
-            y_from, label = int(a.group(1)), f"since {a.group(1)}"
-        elif kb := re.search(r"((?:19|20)\d\d)\s*년\s*(?:이전|전|까지)", text):
-            y_to, label = int(kb.group(1)) - 1, f"{kb.group(1)}년 이전"
-        elif ka := re.search(r"((?:19|20)\d\d)\s*년\s*(?:이후|부터|뒤)", text):
-            y_from, label = int(ka.group(1)), f"{ka.group(1)}년 이후"
-        elif re.search(r"\b(recent|new|newer|latest|modern)\b", low) or re.search(r"최근|요즘|최신|신작", text):
-            y_from, label = max_year - 6, "recent" if not re.search(r"[가-힣]", text) else "최근"
-        elif re.search(r"\b(classic|old|older|oldies|vintage)\b", low) or re.search(r"고전|옛날|오래된", text):
-            y_to, label = 1979, "classic" if not re.search(r"[가-힣]", text) else "고전"
-    return Constraints(genres=tuple(genres), exclude_genres=tuple(excluded), year_from=y_from, year_to=y_to,
-                       period_label=label, moods=tuple(moods))
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Intent cues (EN + KO)
@@ -241,41 +53,88 @@ _RX = {
                        re.I | re.S),
     "greeting": re.compile(r"^\s*(?:hi|hello|hey|hiya|howdy|yo|good\s+(?:morning|afternoon|evening))\b"
                            r"|^\s*(?:안녕|하이|반가|헬로)", re.I),
-    "negative": re.compile(
-        r"\b(?:didn'?t|did\s+not|don'?t|do\s+not|doesn'?t|does\s+not)\s+(?:really\s+)?(?:like|love|enjoy|want)\b"
-        r"|\b(?:hated?|disliked?|can'?t\s+stand|not\s+a\s+fan|not\s+into|boring|terrible|awful|overrated|"
-        r"wasn'?t\s+(?:good|great|for\s+me)|was\s+(?:bad|meh))\b"
-        r"|별로|싫|재미\s*없|재미없|지루|노잼|실망|안\s*좋아|최악|안\s*맞", re.I),
-    "positive": re.compile(
-        r"\b(?:i\s+(?:really\s+)?(?:liked?|loved?|enjoyed|adore)|loved|favou?rite|big\s+fan|fan\s+of|"
-        r"was\s+(?:great|amazing|awesome|good))\b"
-        r"|재밌게|재미있게|재밌었|재미있었|좋아|좋았|최고|인상\s*깊|감명|명작|사랑해", re.I),
-    "similar": re.compile(
-        r"\b(?:like|similar\s+to|similar|more\s+like|in\s+the\s+vein\s+of|along\s+the\s+lines\s+of|such\s+as)\b"
-        r"|같은|비슷한|처럼|류의|스타일", re.I),
-    "seen": re.compile(r"\b(?:i'?ve\s+(?:already\s+)?(?:seen|watched)|already\s+(?:seen|watched)|seen\s+it)\b"
-                       r"|이미\s*봤|벌써\s*봤|봤던|본\s*적", re.I),
-    "details": re.compile(
-        r"\b(?:tell\s+me\s+(?:more\s+)?about|what\s+is\s+.+\s+about|what'?s\s+.+\s+about|who\s+directed|"
-        r"who\s+(?:is|stars)\s+in|who\s+wrote|details|plot|synopsis|more\s+info|what\s+kind\s+of\s+(?:movie|film|book)\s+is)"
-        r"|줄거리|어떤\s*내용|무슨\s*내용|에\s*대해|감독이\s*누구|누가\s*감독|누가\s*나와|출연진|정보|자세히"
-        r"|어떤\s*(?:영화|작품|책)(?:야|이야|인가요?|예요|에요|이에요|임)", re.I),
-    "compare": re.compile(r"\b(?:compare|comparison|versus|vs\.?|which\s+(?:one\s+)?is\s+better|difference\s+between)\b"
-                          r"|비교|뭐가\s*더|어느\s*(?:게|것이)\s*더|차이", re.I),
-    "books": re.compile(r"\b(?:books?|novels?|to\s+read|reading|authors?|paperbacks?)\b|책|소설|도서|읽을", re.I),
     "recommend": re.compile(
         r"\b(?:recommend\w*|suggest\w*|watch|movies?|films?|something|anything|what\s+should|looking\s+for|"
-        r"in\s+the\s+mood|show\s+me|give\s+me|more|another|others?|else|picks?|ideas?)\b"
-        r"|추천|영화|볼만|보고\s*싶|볼까|뭐\s*볼|더|다른|알려\s*줘|골라", re.I),
+        r"in\s+the\s+mood|show\s+me|give\s+me|more|another|others?|else|picks?|ideas?|any\s+good|options?|"
+        r"read|books?|novels?)\b|추천|영화|볼만|볼 만|보고\s*싶|볼까|뭐\s*볼|알려\s*줘|골라|찾아|있어\?|없어\?|없을까|"
+        r"있을까|읽을|책|소설", re.I),
+    "compare": re.compile(r"\b(?:compare|comparison|versus|vs\.?|which\s+(?:one\s+)?is\s+better|difference\s+between|"
+                          r"better\s*,?\s*\w*\s*or)\b|비교|뭐가\s*더|어느\s*(?:게|것이|쪽이)\s*더|차이", re.I),
+    "predict": re.compile(r"(?<!what\s)(?<!else\s)(?<!what\selse\s)\b(?:would|will|do\s+you\s+think)\s+i\s+(?:like|love|enjoy)\s+"
+                          r"(?!it\b|them\b|next\b|more\b)\w|\bis\s+.+\s+(?:worth\s+(?:it|watching|a\s+watch)|"
+                          r"for\s+me)\b|좋아할까|좋아할\s*것\s*같|재밌을까|재미있을까|"
+                          r"볼\s*만할까|볼만할까|취향일까|맞을까", re.I),
+    "page": re.compile(r"^\s*(?:(?:show|give)\s+me\s+)?(?:some\s+)?(?:more|others?|another(?:\s+one)?|next|"
+                       r"something\s+else|anything\s+else|different\s+ones?|other\s+ones?|other\s+options?|"
+                       r"more\s+(?:please|like\s+(?:these|those|that|this))|more\s+suggestions?|keep\s+going)"
+                       r"\b(?:\s+(?:please|pls|ones|options|picks|suggestions|recommendations|movies|films|books))*"
+                       r"\s*[.!?]*\s*$"
+                       r"|^\s*(?:다른\s*(?:거|것|걸|작품|영화|책|추천)?|또|더|더\s*(?:보여|추천|알려)\w*|다음|"
+                       r"다른\s*것도|또\s*(?:없어|있어|추천)\w*|더\s*없어\w*)(?:\s*(?:줘|주세요|해줘|해\s*줘|해주세요|"
+                       r"요|좀|있어\??|없어\??|\?))*\s*[.!?]*\s*$", re.I),
+    "new_topic": re.compile(r"\b(?:something\s+(?:completely\s+)?different|change\s+of\s+pace|start\s+over|"
+                            r"new\s+topic|forget\s+(?:that|it|those)|never\s*mind)\b|아예\s*다른|완전히\s*다른|"
+                            r"처음부터|새로\s*추천|다른\s*장르", re.I),
+    "refine": re.compile(r"\b(?:more|less|lighter|darker|instead|rather|only|just|but|also|too|prefer|better|"
+                         r"what\s+about|how\s+about|maybe|make\s+it|ones?|that\s+are|with|without|preferably|"
+                         r"ideally|if\s+possible|newer|older|shorter)\b|좀\s*더|더\s|덜\s|이면|면\s*더|으로\s*$|로\s*$|"
+                         r"으로\s*(?:줘|해|부탁|추천)|로\s*(?:줘|해|부탁|추천)|대신|말고|는\s*어때|은\s*어때|도\s*있|"
+                         r"만\s|였으면|였음|이었으면|으면\s*좋|면\s*좋", re.I),
+    "chitchat": re.compile(
+        r"^\s*(?:thanks?(?:\s+you)?|thank\s+u|thx|ty|great|awesome|cool|nice|perfect|sounds\s+good|ok(?:ay)?|"
+        r"got\s+it|good|sure|wow|lol|haha|interesting|excellent|amazing|love\s+it|i\s+see|alright|all\s+right|"
+        r"yes|yeah|yep|no\s+thanks|bye|goodbye|see\s+you)\b[\s!.,]*(?:.{0,60})$"
+        r"|\b(?:those|these|they)\s+(?:are|look|sound|seem)\s+(?:\w+\s+)?(?:great|good|awesome|amazing|interesting|"
+        r"perfect|fun|nice|cool)\b|\bi(?:'ll|\s+will)\s+(?:check|look|watch|add)\b|\bhaven'?t\s+seen\s+(?:that|"
+        r"those|them|it|any)\b|\bnever\s+(?:seen|heard\s+of)\s+(?:that|those|them|it)\b|\bi\s+(?:like|love|enjoy)\s+"
+        r"(?:that|those|these)\s+(?:kind|kinds|sort|type)\b|\bgood\s+(?:suggestions?|picks?|choices?|list)\b"
+        r"|^\s*(?:오|와|우와|헐|음|아)?\s*(?:고마워|고맙|감사|땡큐|좋아요?[!.~]*$|좋네|좋다|좋은데|괜찮네|괜찮다|괜찮은데|"
+        r"오케이|오키|알겠|넵|네[!.~]*$|응[!.~]*$|재밌겠|재미있겠|볼게|봐야겠|찾아볼|잘\s*봤|ㅋㅋ|ㅎㅎ|와[!~]*$|대박|"
+        r"최고[!.~]*$|맘에\s*들|마음에\s*들|[ㅋᄏ]{2,}|[ㅎᄒ]{2,})"
+        r"|(?:그런|이런|저런)\s*(?:종류|스타일|류|느낌)(?:의)?\s*(?:영화|작품)?\s*(?:를|을|가|이)?\s*좋아"
+        r"|아직\s*(?:안|못)\s*봤|다\s*(?:재밌|좋)어\s*보|다\s*좋", re.I),
+    "books": re.compile(r"\b(?:books?|novels?|paperbacks?|something\s+to\s+read|to\s+read|reading)\b|책|소설|도서|읽을",
+                        re.I),
+    "movies": re.compile(r"\b(?:movies?|films?|flicks?|cinema)\b|영화", re.I),
+    "not_request_book": re.compile(r"\b(?:the|that|this|read\s+the)\s+(?:book|novel)\b(?!s)|\bbook\s+(?:and|&)\s+(?:the\s+)?"
+                                   r"(?:movie|film)|\bbased\s+on\s+(?:a|the)\s+(?:book|novel)|원작\s*(?:소설|책)|"
+                                   r"(?:책|소설)(?:이|을|를|도)\s*(?:재밌었|좋았|읽었)", re.I),
 }
+_QUESTION = {
+    "director": re.compile(r"\bwho\s+directed|\bwho(?:'s|\s+is|\s+was)\s+the\s+director|\bdirector\s+of\b|\bwho\s+made\b|"
+                           r"감독(?:이|은|이\s*누구|\s*누구)|누가\s*(?:감독|만들|연출)", re.I),
+    "cast": re.compile(r"\bwho(?:'s|\s+is|\s+was)\s+in\b|\bwho\s+stars?\b|\bwho\s+starred|\bcast\b|\bactors?\b.*\?|"
+                       r"누가\s*(?:나와|나오|출연)|출연진|배우(?:는|가)?\s*누구|주연", re.I),
+    "plot": re.compile(r"\bwhat(?:'s|\s+is|\s+was)\s+(?:it|that|this|.+)\s+about\b|\bplot\b|\bsynopsis\b|\bstory\b.*\?|"
+                       r"\btell\s+me\s+(?:more\s+)?about\b|\bmore\s+(?:info|details)\b|\bdetails\b|줄거리|무슨\s*내용|"
+                       r"어떤\s*내용|내용이\s*뭐|어떤\s*(?:영화|작품|책)(?:야|이야|인가요?|예요|에요|이에요|임|인지)|"
+                       r"에\s*대해|자세히|설명해|\bdo\s+you\s+know\b|\bhave\s+you\s+(?:heard\s+of|seen)\b|"
+                       r"\bwhat\s+do\s+you\s+think\s+(?:of|about)\b|\bis\s+(?:it|that|this|.{2,40})\s+(?:any\s+)?good\b|"
+                       r"알아\s*\??\s*$|아세요|아니\s*\?|들어\s*봤|어때\s*\??\s*$|괜찮아\s*\?|볼\s*만해\s*\?", re.I),
+    "year": re.compile(r"\bwhen\s+(?:was|did)\s+(?:it|that|this)\s+(?:come\s+out|released|made)|\bwhat\s+year\b|"
+                       r"언제\s*(?:나왔|개봉|만들)|몇\s*년", re.I),
+    "genre": re.compile(r"\bwhat\s+(?:kind|genre|type)\s+of\s+(?:movie|film|book)\s+is\b|무슨\s*장르|장르가\s*뭐", re.I),
+    "similar": re.compile(r"\b(?:something|anything|movies?|films?|books?|more|others?)\s+(?:similar|like\s+(?:it|that|"
+                          r"this|that\s+one|this\s+one|them))\b|\bsimilar\s+(?:ones?|movies?|films?|to\s+(?:it|that|"
+                          r"this))\b|\bmore\s+like\s+(?:it|that|this)\b|비슷한|같은\s*(?:거|것|영화|작품|류)|처럼", re.I),
+}
+_OR_BETWEEN = re.compile(r"^\s*(?:or|/|or\s+maybe|either|나|이나|아니면|또는|혹은)\s*$", re.I)
+_ANIME = re.compile(r"\banime\b|재패니메이션|일본\s*애니|아니메", re.I)
+_SERIES = re.compile(r"^\s*(?:the\s+)?(?:series|franchise|movies|films|saga|trilogy|sequels?)\b|^\s*(?:시리즈|편들|"
+                     r"시리즈물|속편)", re.I)
+_NEWER_ONE = re.compile(r"\bthe\s+(?:new|newer|newest|latest|recent|more\s+recent)\s+(?:one|version|movie|film)\b|"
+                        r"\bthe\s+(?:sequel|remake|reboot)\b|새로\s*나온\s*(?:거|것|편)|최신작|속편|리메이크(?:판|작)?", re.I)
+_REPLACE = re.compile(r"\binstead\b|\brather\b|\bswitch\s+to\b|대신|(?:으로|로)\s*바꿔|말고\s+\S+\s*(?:으로|로)\b", re.I)
+_LESS_SCARY = re.compile(r"\bless\s+scary\b|\bnot\s+(?:too\s+|so\s+)?scary\b|덜\s*무서|안\s*무서|무섭지\s*않", re.I)
+_LIST_SEP = re.compile(r"\s*(?:,|,?\s*and|,?\s*or|&|/|이랑|랑|하고|와|과|,?\s*그리고)?\s*(?:the\s+)?", re.I)
+_DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
 
-_ORDINALS = [
-    (re.compile(r"\b(?:first|1st)\b|첫\s*번째|첫번째|1\s*번", re.I), 0),
-    (re.compile(r"\b(?:second|2nd)\b|두\s*번째|2\s*번", re.I), 1),
-    (re.compile(r"\b(?:third|3rd)\b|세\s*번째|3\s*번", re.I), 2),
-    (re.compile(r"\b(?:fourth|4th)\b|네\s*번째|4\s*번", re.I), 3),
-    (re.compile(r"\b(?:fifth|5th)\b|다섯\s*번째|5\s*번", re.I), 4),
-]
+
+def sanitize_fragment(text: str, limit: int = 60) -> str:
+    """User text we quote back: no markup characters, one line, bounded length."""
+    t = re.sub(r"[<>&\"'`\\{}\[\]]", "", text)
+    t = re.sub(r"\s+", " ", t).strip()
+    return t[:limit] + ("…" if len(t) > limit else "")
 
 
 _CODE_SPANS = (
@@ -288,7 +147,7 @@ _CODE_SPANS = (
 
 
 def strip_code(text: str) -> str:
-    """The message without markup, script bodies and SQL statements: what is left is what the person wrote."""
+    """Remove markup tags, script bodies and SQL statements: what is left is what the person wrote."""
     for rx in _CODE_SPANS:
         text = rx.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()
@@ -298,297 +157,839 @@ _YEAR = re.compile(r"(?<!\d)((?:18|19|20)\d\d)(?!\d)")
 
 
 def ordinal_index(text: str) -> int | None:
-    """ "the second one" / "두 번째" / "2" → 1."""
+    """ "the second one" / "두 번째" / "2" → 1; "the last one" → -1."""
     t = text.strip()
     if re.fullmatch(r"#?\s*(\d{1,2})\s*[.)]?\s*(?:번)?\s*[.!]?", t):
         return int(re.sub(r"\D", "", t)) - 1
-    for rx, i in _ORDINALS:
+    for rx, i in lang.ORDINALS:
         if rx.search(t):
             return i
     return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Result
-
+# Period
 
 @dataclass(frozen=True)
-class Understanding:
-    language: str
-    intent: str
-    domain: str = "movie"
-    constraints: Constraints = field(default_factory=Constraints)
-    liked: tuple[str, ...] = ()  # ids the user says (or implies) they like this turn
-    disliked: tuple[str, ...] = ()
-    seen: tuple[str, ...] = ()
-    targets: tuple[str, ...] = ()  # ids asked about (details / compare)
-    clarify: Clarification | None = None
-    unknown: tuple[str, ...] = ()  # title-like mentions we could not resolve (sanitised)
-    via: str = "rules"
-
-
-class _LLMUnderstanding(BaseModel):
-    intent: str
-    domain: str = "movie"
-    genres: list[str] = Field(default_factory=list)
-    exclude_genres: list[str] = Field(default_factory=list)
+class Period:
     year_from: int | None = None
     year_to: int | None = None
+    label: str = ""
+    span: tuple[int, int] | None = None
+
+
+def parse_period(text: str, max_year: int = 2018) -> Period:
+    """Decades ("90s", "90년대", "early 2000s"), ranges ("before 2000", "2010년 이후", "between 1990 and 1995"),
+    "recent" and "classic". A year in parentheses belongs to a title ("Heat (1995)"), not to the period."""
+    low = text.lower()
+    ko = lang.has_hangul(text)
+
+    def dec(s: str) -> int:
+        n = int(s)
+        return n if n >= 1000 else ((2000 + n) if n <= 20 else (1900 + n))
+
+    m = re.search(r"\b(early|mid|late)[\s-]*((?:19|20)?\d0)\s*'?s\b", low)
+    if m:
+        start = dec(m.group(2))
+        lo, hi = {"early": (0, 4), "mid": (3, 7), "late": (5, 9)}[m.group(1)]
+        return Period(start + lo, start + hi, f"{m.group(1)} {start}s", m.span())
+    m = re.search(r"((?:19|20)?\d0)\s*년대\s*(초반|중반|후반|말)", text)
+    if m:
+        start = dec(m.group(1))
+        lo, hi = {"초반": (0, 4), "중반": (3, 7), "후반": (5, 9), "말": (7, 9)}[m.group(2)]
+        return Period(start + lo, start + hi, m.group(0), m.span())
+    m = re.search(r"\bbetween\s+((?:19|20)\d\d)\s+and\s+((?:19|20)\d\d)\b", low) or re.search(
+        r"((?:19|20)\d\d)\s*(?:-|–|~|to|부터)\s*((?:19|20)\d\d)\s*(?:년|까지)?", text)
+    if m:
+        a, b = sorted((int(m.group(1)), int(m.group(2))))
+        return Period(a, b, f"{a}–{b}", m.span())
+    m = re.search(r"(?:\b((?:19|20)\d)0\s*'?s\b)|(?:['’](\d)0s\b)|(?:\b(\d)0s\b)", low)
+    if m:
+        if m.group(1):
+            start = int(m.group(1) + "0")
+        else:
+            d = int(m.group(2) or m.group(3))
+            start = (2000 if d <= 2 else 1900) + d * 10
+        return Period(start, start + 9, f"{start}s", m.span())
+    m = re.search(r"(\d{2,4})\s*년대", text)
+    if m:
+        start = dec(m.group(1))
+        return Period(start, start + 9, f"{m.group(1)}년대", m.span())
+    for word, start in _DECADE_WORDS.items():
+        w = re.search(rf"\b{word}\b", low)
+        if w:
+            return Period(start, start + 9, f"{start}s", w.span())
+    m = re.search(r"\b(?:before|until|up\s+to|prior\s+to|older\s+than|pre-?)\s*((?:19|20)\d\d)\b", low)
+    if m:
+        return Period(None, int(m.group(1)) - 1, f"before {m.group(1)}", m.span())
+    m = re.search(r"\b(?:after|since|from|newer\s+than|post-?)\s*((?:19|20)\d\d)\b(?!\s*\))", low)
+    if m:
+        return Period(int(m.group(1)), None, f"since {m.group(1)}", m.span())
+    m = re.search(r"\b(?:in|from|of|released\s+in|made\s+in|came\s+out\s+in|year)\s*\(?((?:19|20)\d\d)\)?(?!\s*[-–~])",
+                  low) or re.search(r"((?:19|20)\d\d)\s*년\s*(?:에|도|작|개봉|영화|산|작품|에\s*나온|도에)", text)
+    if m and not re.search(r"년\s*(?:이전|전|까지|이후|부터|뒤|후)", text[m.end(1):m.end(1) + 8]):
+        y = int(m.group(1))
+        return Period(y, y, str(y) if not ko else f"{y}년", m.span())
+    m = re.search(r"((?:19|20)\d\d)\s*년\s*(?:이전|전|까지)", text)
+    if m:
+        return Period(None, int(m.group(1)) - 1, f"{m.group(1)}년 이전", m.span())
+    m = re.search(r"((?:19|20)\d\d)\s*년\s*(?:이후|부터|뒤|후)", text)
+    if m:
+        return Period(int(m.group(1)), None, f"{m.group(1)}년 이후", m.span())
+    m = re.search(r"\b(?:recent|recently\s+released|latest|newer|modern|new\s+(?:releases?|movies|films|ones)|"
+                  r"from\s+the\s+last\s+few\s+years|this\s+decade)\b", low) or re.search(r"최근|요즘|최신|신작|근래",
+                                                                                          text)
+    if m and not re.search(r"\b(?:the|that|this)\s+(?:new|newer|latest)\s+(?:one|version)\b", low):
+        return Period(max_year - 6, None, "최근" if ko else "recent", m.span())
+    m = re.search(r"\b(?:classic|classics|old\s+(?:movies|films|ones)|older|oldies|vintage|golden\s+age)\b", low) or \
+        re.search(r"고전|옛날|오래된|올드", text)
+    if m and not re.search(r"\b(?:the|that|this)\s+(?:old|older)\s+(?:one|version)\b", low):
+        return Period(None, 1979, "고전" if ko else "classic", m.span())
+    return Period()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# LLM structured output
+
+
+class _LLMTitle(BaseModel):
+    title: str
+    polarity: Literal["like", "dislike", "seen", "unseen", "exclude", "details", "neutral"] = "neutral"
+
+
+class _LLMRequest(BaseModel):
+    intent: Literal["recommend", "details", "compare", "feedback", "chitchat", "greeting", "off_topic"]
+    domain: Literal["movie", "book", "same"] = "same"
+    titles: list[_LLMTitle] = Field(default_factory=list)
+    card: int = 0  # 1-based card referred to ("the second one"), 0 when none
+    genres: list[str] = Field(default_factory=list)
+    exclude_genres: list[str] = Field(default_factory=list)
+    people: list[str] = Field(default_factory=list)
+    year_from: int | None = None
+    year_to: int | None = None
+    tones: list[str] = Field(default_factory=list)
+    follow_up: bool = False
     query: str = ""
 
 
-def understanding_schema() -> dict:
+def request_schema() -> dict:
     text = {"type": "string", "pattern": r'^[^"\\\n\r\t<>]{0,80}$'}
     year = {"type": ["integer", "null"], "minimum": 1900, "maximum": 2030}
+    genre = {"type": "string", "enum": list(GENRES)}
     return {
         "type": "object",
         "properties": {
-            "intent": {"type": "string", "enum": ["recommend", "books", "greeting", "off_topic"]},
-            "domain": {"type": "string", "enum": ["movie", "book"]},
-            "genres": {"type": "array", "items": {"type": "string", "enum": list(GENRES)}, "maxItems": 3},
-            "exclude_genres": {"type": "array", "items": {"type": "string", "enum": list(GENRES)}, "maxItems": 3},
-            "year_from": year, "year_to": year, "query": text,
+            "intent": {"type": "string", "enum": ["recommend", "details", "compare", "feedback", "chitchat",
+                                                  "greeting", "off_topic"]},
+            "domain": {"type": "string", "enum": ["movie", "book", "same"]},
+            "titles": {"type": "array", "maxItems": 4, "items": {
+                "type": "object", "properties": {
+                    "title": text,
+                    "polarity": {"type": "string", "enum": ["like", "dislike", "seen", "unseen", "exclude",
+                                                            "details", "neutral"]}},
+                "required": ["title", "polarity"]}},
+            "card": {"type": "integer", "minimum": 0, "maximum": 10},
+            "genres": {"type": "array", "items": genre, "maxItems": 3},
+            "exclude_genres": {"type": "array", "items": genre, "maxItems": 3},
+            "people": {"type": "array", "items": text, "maxItems": 2},
+            "year_from": year, "year_to": year,
+            "tones": {"type": "array", "items": {"type": "string", "enum": [t.key for t in lang.TONES]},
+                      "maxItems": 2},
+            "follow_up": {"type": "boolean"},
+            "query": text,
         },
-        "required": ["intent", "domain", "genres", "exclude_genres", "year_from", "year_to", "query"],
+        "required": ["intent", "domain", "titles", "card", "genres", "exclude_genres", "people", "year_from",
+                     "year_to", "tones", "follow_up", "query"],
     }
 
 
-def sanitize_fragment(text: str, limit: int = 60) -> str:
-    """User text we quote back: no markup characters, one line, bounded length."""
-    t = re.sub(r"[<>&\"'`\\{}\[\]]", "", text)
-    t = re.sub(r"\s+", " ", t).strip()
-    return t[:limit] + ("…" if len(t) > limit else "")
+# ---------------------------------------------------------------------------------------------------------------
+# The rules
 
 
-_CUE_EN = re.compile(r"\b(?:i\s+(?:really\s+)?(?:loved|liked|enjoyed|adored)|(?:movies?|films?|something|anything)"
-                     r"\s+like|similar\s+to|didn'?t\s+like|hated|fan\s+of)\s+(.+)", re.I)
-_CUE_KO = re.compile(r"^\s*(.+?)\s*(?:같은|처럼|비슷한|좋아|재밌게|재미있게|별로|싫)")
-_FILLER = {"it", "that", "this", "them", "movies", "movie", "films", "film", "one", "something", "anything", "those",
-           "영화", "그거", "이거", "그", "이"}
+@dataclass
+class _Lexicon:
+    """The request words found in a message, and the spans they claim (no title may overlap them)."""
+
+    genres: list[str] = field(default_factory=list)
+    genres_any: list[str] = field(default_factory=list)
+    exclude_genres: list[str] = field(default_factory=list)
+    tones: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+    exclude_themes: list[str] = field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
+    exclude_origins: list[str] = field(default_factory=list)
+    people: list[PersonRef] = field(default_factory=list)
+    period: Period = field(default_factory=Period)
+    ordinals: list[tuple[int, int, int]] = field(default_factory=list)  # (start, end, index)
+    demonstratives: list[tuple[int, int]] = field(default_factory=list)
+    claims: list[tuple[int, int]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_wish(self) -> bool:
+        return bool(self.genres or self.genres_any or self.exclude_genres or self.tones or self.themes
+                    or self.exclude_themes or self.origins or self.exclude_origins or self.people
+                    or self.period.label)
 
 
-@dataclass(frozen=True)
-class _Guess:
-    """An unresolved title-like span (same shape as the resolver's Mention)."""
-
-    text: str
-    resolution: Any
+def _negated(text: str, start: int, end: int) -> bool:
+    """Is the word at [start, end) ruled out ("no horror", "not Korean", "공포 말고", "로맨스는 싫어")?"""
+    cs, ce = lang.clause_bounds(text, start)
+    before = text[max(cs, start - 40):start]
+    after = text[end:min(ce, end + 16)]
+    return bool(lang.NEGATION_EN.search(before)) or bool(lang.NEGATION_KO_AFTER.match(after)) or bool(
+        re.match(r"^\s*(?:is|are)\s+(?:not\s+my\s+thing|not\s+for\s+me|too\s+much)", after, re.I))
 
 
 class Understander:
-    """Turns a message into an Understanding, using the resolver for titles and the LLM only as a fallback."""
+    """Message → Request. Holds only read-only lexicons built from the catalogs (shared by all users)."""
 
-    def __init__(self, catalog: Catalog, resolver=None, llm: LLM | None = None, books_catalog: Catalog | None = None):
+    def __init__(self, catalog: Catalog, resolver=None, llm: LLM | None = None, books_catalog: Catalog | None = None,
+                 people: PeopleIndex | None = None, popularity: Mapping[str, float] | None = None):
         self.catalog = catalog
         self.books_catalog = books_catalog
         self.resolver = resolver
         self.llm = llm
+        self.people = people
+        self.popularity = popularity  # item id → number of users who rated it (settles "which Titanic?")
         years = [it.year for it in catalog if it.year]
         self.max_year = max(years) if years else 2018
+        self._series_keys = [(title_key(it.title), it.id) for it in catalog]
 
-    # -- titles --------------------------------------------------------------------------------------------------
-    def _mentions(self, text: str):
-        if self.resolver is None or not text.strip():
-            return []
-        return list(self.resolver.find_mentions(text))
-
-    def _in_catalog(self, item_id: str) -> bool:
-        return item_id in self.catalog or (self.books_catalog is not None and item_id in self.books_catalog)
-
-    # -- main ----------------------------------------------------------------------------------------------------
-    def understand(self, message: str, session: Session) -> tuple[Understanding, list[str]]:
-        """Returns the understanding and notes about fallbacks (e.g. the LLM step failed)."""
-        u = self.rules(message, session)
+    # -- public ----------------------------------------------------------------------------------------------------
+    def understand(self, message: str, session: Session, *, domain: str | None = None) -> tuple[Request, list[str]]:
+        """The request, and the kinds of LLM failures met on the way (the rules' answer stands in for them)."""
+        req = self.rules(message, session, domain=domain)
         notes: list[str] = []
-        if u.intent == "off_topic" and self.llm is not None and self.llm.enabled and len(message.split()) >= 3:
+        if self._llm_worth_asking(req, message):
             try:
-                u = self._with_llm(message, session, u)
+                req = self._with_llm(message, session, req)
             except LLMError as e:
-                log.info("LLM understanding failed (%s); keeping the rules' answer", e.kind)
+                log.info("LLM understanding failed (%s); keeping the rules' request", e.kind)
                 notes.append(e.kind)
-        return u, notes
+        return req, notes
 
-    def _with_llm(self, message: str, session: Session, u: Understanding) -> Understanding:
-        hist = [f"{t.role}: {t.text[:200]}" for t in session.recent_dialogue(4)]
-        out = self.llm.structured(prompts.understand_messages(message, hist), understanding_schema(),
-                                  _LLMUnderstanding, max_tokens=120)
-        if out.intent == "off_topic" or out.intent == "greeting":
-            return replace(u, intent=out.intent, via="llm")
-        c = u.constraints
-        lo, hi = out.year_from, out.year_to
-        if lo and hi and lo > hi:
-            lo, hi = hi, lo
-        c = replace(c, genres=tuple(dict.fromkeys(c.genres + tuple(out.genres))),
-                    exclude_genres=tuple(dict.fromkeys(c.exclude_genres + tuple(out.exclude_genres))),
-                    year_from=c.year_from or lo, year_to=c.year_to or hi,
-                    query=sanitize_fragment(out.query, 80) or c.query)
-        domain = "book" if (out.domain == "book" or out.intent == "books") and self.books_catalog else u.domain
-        return replace(u, intent="books" if domain == "book" else "recommend", domain=domain, constraints=c,
-                       via="llm")
+    def title_mentions(self, text: str):
+        """The titles the rules accept in a message (for measuring precision and recall on real dialogues)."""
+        text = fold_for_matching(text)
+        lex = self._lexicon(text)
+        if self.resolver is None:
+            return []
+        return self.resolver.find_mentions(text, claimed=lex.claims)
 
-    def rules(self, message: str, session: Session) -> Understanding:
-        text = message.strip()
-        lang = detect_language(text, session.language)
-        if not text:
-            return Understanding(lang, "empty")
-        if not any(ch.isalnum() for ch in text):
-            return Understanding(lang, "emoji")
+    # -- rules -----------------------------------------------------------------------------------------------------
+    def rules(self, message: str, session: Session, *, domain: str | None = None) -> Request:
+        raw = message.strip()
+        lng = detect_language(raw, session.language)
+        if not raw:
+            return Request(intent="empty", language=lng)
+        if not any(ch.isalnum() for ch in raw):
+            return Request(intent="emoji", language=lng)
+        text = fold_for_matching(raw)
         if _RX["injection"].search(text):
-            return Understanding(lang, "injection")
+            return Request(intent="injection", language=lng)
         if _RX["code"].search(text):
             # SQL / markup is no request and its words are never titles; a request written around it still counts.
             text = strip_code(text)
-            if not text or not (_RX["recommend"].search(text) or parse_constraints(text, self.max_year).has_any):
-                return Understanding(lang, "off_topic")
-            lang = detect_language(text, session.language)  # the markup's Latin letters are not the user's language
+            lng = detect_language(text, session.language)
+            if not text or not (_RX["recommend"].search(text) or self._lexicon(text).has_wish):
+                return Request(intent="off_topic", language=lng, notes=["only code or markup"])
 
-        # An answer to our question ("which one did you mean?"): a number, an ordinal, or one of the titles.
         if session.pending is not None:
-            opts = session.pending.options
-            idx = ordinal_index(text)
-            if idx is None or not 0 <= idx < len(opts):
-                # "The 2002 one" / "2005년 거요": a year that names exactly one of the offered titles.
-                by_year = self._by_year(opts, text)
-                idx = opts.index(by_year) if by_year else None
-            if idx is not None and 0 <= idx < len(opts):
-                return self._chosen(lang, session.pending, opts[idx])
+            ans = self._answer(text, lng, session)
+            if ans is not None:
+                return ans
 
-        mentions = self._mentions(text)
-        matched: list[str] = []
+        lex = self._lexicon(text)
+        scan = self.resolver.scan_mentions(text, claimed=lex.claims) if self.resolver is not None else None
+        mentions = scan.mentions if scan is not None else []
+        if mentions:
+            # A title with strong evidence ("Alien (1979)", a quoted name) wins over the lexicon words inside it.
+            lex = self._lexicon(text, skip=[(m.start, m.end) for m in mentions])
+        notes = list(lex.notes)
+        refs: list[ItemRef] = []
+        unknown: list[str] = []
+        missing: list[str] = []
         ambiguous = []
-        unknown = []
+        spans = [(m.start, m.end) for m in mentions]
+        placed: list[tuple[int, ItemRef]] = []  # where each title ref was named (for "... and loved it")
         for m in mentions:
             res = m.resolution
-            if res.status == "matched" and res.matches and self._in_catalog(res.matches[0].item_id):
-                if res.matches[0].item_id not in matched:
-                    matched.append(res.matches[0].item_id)
+            pol = self._polarity(text, m.start, m.end, spans)
+            series = bool(_SERIES.match(text[m.end:m.end + 14]))
+            if res.status == "matched" and res.best is not None and self._in_catalog(res.best.item_id):
+                for iid in self._franchise_pick(res.best.item_id, m.text):
+                    if iid not in [r.item_id for r in refs]:
+                        refs.append(ItemRef(item_id=iid, polarity=pol, via="title", text=sanitize_fragment(m.text),
+                                            series=series))
+                        placed.append((m.end, refs[-1]))
+                        notes.append(f"title {m.text!r} → {iid} ({m.evidence}; {pol})")
             elif res.status == "ambiguous":
-                # "Heat (1995)": a year typed with the title settles which one.
-                by_year = self._by_year([x.item_id for x in res.matches if self._in_catalog(x.item_id)], text)
+                opts = [x.item_id for x in res.matches if self._in_catalog(x.item_id)]
+                by_year = self._by_year(opts, text) or self._dominant(opts)
                 if by_year:
-                    if by_year not in matched:
-                        matched.append(by_year)
-                else:
-                    ambiguous.append(m)
+                    refs.append(ItemRef(item_id=by_year, polarity=pol, text=sanitize_fragment(m.text), series=series))
+                    placed.append((m.end, refs[-1]))
+                    notes.append(f"ambiguous {m.text!r}: took {by_year} (year typed, or far better known)")
+                elif pol in ("exclude",) or series:
+                    # "no Batman movies": every one of them is left out; no need to ask which.
+                    for o in opts:
+                        refs.append(ItemRef(item_id=o, polarity="exclude", text=sanitize_fragment(m.text),
+                                            series=series))
+                elif opts:
+                    ambiguous.append((m, pol))
+            elif res.not_in_catalog:
+                missing.extend(res.not_in_catalog)
+                notes.append(f"title {m.text!r} known but not in the catalog: {res.not_in_catalog[0]}")
             else:
-                unknown.append(m)
-        if session.pending is not None and not matched:
-            # The user may have typed one of the offered titles.
-            for m in ambiguous:
-                hit = [x.item_id for x in m.resolution.matches if x.item_id in session.pending.options]
-                if hit:
-                    return self._chosen(lang, session.pending, hit[0])
+                unknown.append(sanitize_fragment(m.text))
+                if res.matches:
+                    ambiguous.append((m, pol))
+        refs += self._card_refs(text, lex, session, refs)
+        refs += self._referred_back(text, lex, placed)
+        refs += self._newer_one(text, refs, session)
+        refs += self._series_refs(refs)
 
-        # "the first one" refers to the cards on screen
-        if not matched and session.last_cards:
-            idx = ordinal_index(text)
-            if idx is not None and 0 <= idx < len(session.last_cards) and not re.fullmatch(r"\s*\d+\s*", text):
-                matched.append(session.last_cards[idx])
+        # Words that are not titles, people or lexicon words: the free-text wish for the knowledge search. A title
+        # the catalog lacks stays in it: its name is the best description of what the user wants.
+        unknown_spans = [(m.start, m.end) for m in mentions if m.resolution.status == "unknown"
+                         and not m.resolution.matches]
+        query = self._query_text(text, [sp for sp in spans + lex.claims if sp not in unknown_spans])
+        query = re.sub(r"\(\s*(?:18|19|20)\d\d\s*\)", " ", query).strip()
+        wish = Wish(genres=lex.genres, genres_any=lex.genres_any, exclude_genres=lex.exclude_genres,
+                    people=lex.people, origins=lex.origins, exclude_origins=lex.exclude_origins,
+                    year_from=lex.period.year_from, year_to=lex.period.year_to, period_label=lex.period.label,
+                    tones=lex.tones, themes=lex.themes, exclude_themes=lex.exclude_themes, query=query)
+        dom, domain_set = self._domain(text, session, domain)
+        wish.domain = dom
+        for m in mentions:
+            if m.resolution.status == "unknown" and not m.resolution.matches and dom == "movie":
+                alts = self.alternatives_for(m.text)
+                wish.anchors += [i for i in alts if i not in wish.anchors]
+                if alts:
+                    notes.append(f"{m.text!r} is not in the catalog: its series as alternatives {alts}")
+        req = Request(intent="recommend", language=lng, refs=refs, wish=wish, domain_set=domain_set,
+                      unknown=unknown, missing=missing, notes=notes)
+        return self._intent(req, text, session, lex, ambiguous)
 
-        # Constraints come from the words around the titles: "사랑의 블랙홀" (Groundhog Day) is no wish for romance.
-        rest = self._query_text(text, mentions)
-        constraints = replace(parse_constraints(rest, self.max_year), query=rest)
-        negative = bool(_RX["negative"].search(text))
-        positive = bool(_RX["positive"].search(text))
-        similar = bool(_RX["similar"].search(text))
-        seen = bool(_RX["seen"].search(text)) and not positive
-        books = bool(_RX["books"].search(text)) and self.books_catalog is not None
-        domain = "book" if books else "movie"
-        # Titles of the other domain are evidence, not targets: "books for Blade Runner fans" likes a movie.
-        common = dict(language=lang, domain=domain, constraints=constraints)
+    # -- pieces ----------------------------------------------------------------------------------------------------
+    def _in_catalog(self, item_id: str) -> bool:
+        return item_id in self.catalog or (self.books_catalog is not None and item_id in self.books_catalog)
 
-        if _RX["compare"].search(text) and len(matched) >= 2:
-            return Understanding(intent="compare", targets=tuple(matched[:2]), **common)
-        if _RX["details"].search(text) and matched and not similar:
-            return Understanding(intent="details", targets=(matched[0],), **common)
-        if negative and matched:
-            return Understanding(intent="not_like", disliked=tuple(matched), **common)
-        if seen and matched:
-            return Understanding(intent="seen", seen=tuple(matched), **common)
+    def _item(self, item_id: str):
+        it = self.catalog.get(item_id)
+        if it is None and self.books_catalog is not None:
+            it = self.books_catalog.get(item_id)
+        return it
 
-        if not matched and not ambiguous and not unknown and (similar or positive or negative):
-            guess = self._cued_title(text)
-            if guess is not None:
-                unknown.append(guess)
-        clarify = self._clarify(ambiguous, unknown, lang, domain, "dislike" if negative else "seen" if seen else
-                                "like") if not matched else None
-        if clarify is not None and books and clarify.polarity == "like" and self._one_series(clarify):
-            # "Harry Potter 같은 소설": for books every film of the series is the same evidence; no need to ask.
-            matched.append(clarify.options[0])
-            clarify = None
-        if clarify is not None and (similar or positive or negative or seen or not constraints.has_any):
-            return Understanding(intent="more_like", clarify=clarify, unknown=tuple(
-                sanitize_fragment(m.text) for m in unknown), **common)
-        if matched:
-            return Understanding(intent="books" if books else "more_like", liked=tuple(matched), **common)
-        if books:
-            return Understanding(intent="books", **common)
-        if constraints.has_any or _RX["recommend"].search(text):
-            return Understanding(intent="recommend", **common)
-        if _RX["greeting"].search(text):
-            return Understanding(lang, "greeting")
-        return Understanding(lang, "off_topic", constraints=constraints)
+    def _lexicon(self, text: str, skip: Sequence[tuple[int, int]] = ()) -> _Lexicon:
+        lex = _Lexicon()
+        claims = lex.claims
+        claims.extend(skip)  # spans already taken by titles: no lexicon word inside them
+        # People first: a name may contain a genre or country word ("Park Chan-wook" no, "Will Smith" no, but be safe).
+        if self.people is not None:
+            for h in self.people.find(text):
+                if self._title_cued_person(text, h) or lang.overlaps((h.start, h.end), claims):
+                    continue
+                lex.people.append(PersonRef(name=h.name, role=h.role, exclude=_negated(text, h.start, h.end)))
+                claims.append((h.start, h.end))
+                lex.notes.append(f"person {h.text!r} → {h.name} ({h.role})")
+        genre_hits = [h for h in lang.find_terms(text, lang.GENRE_TERMS) if not lang.overlaps((h.start, h.end), claims)]
+        prev: Hit | None = None
+        for h in genre_hits:
+            claims.append((h.start, h.end))
+            genres = h.key.split("+")
+            if _negated(text, h.start, h.end):
+                lex.exclude_genres += [g for g in genres if g not in lex.exclude_genres]
+            elif prev is not None and _OR_BETWEEN.match(text[prev.end:h.start]) and not _negated(text, prev.start,
+                                                                                                   prev.end):
+                # "comedy or drama": either will do
+                for g in prev.key.split("+") + genres:
+                    if g in lex.genres:
+                        lex.genres.remove(g)
+                    if g not in lex.genres_any:
+                        lex.genres_any.append(g)
+            else:
+                lex.genres += [g for g in genres if g not in lex.genres]
+            prev = h
+        if _LESS_SCARY.search(text) and "Horror" not in lex.exclude_genres:
+            lex.exclude_genres.append("Horror")
+            if "Horror" in lex.genres:
+                lex.genres.remove("Horror")
+        lex.genres = [g for g in lex.genres if g not in lex.exclude_genres]
+        m = _ANIME.search(text)
+        if m and not lang.overlaps(m.span(), claims):
+            claims.append(m.span())
+            if "Animation" not in lex.genres:
+                lex.genres.append("Animation")
+            lex.origins.append("JP")
+        for h in lang.find_terms(text, lang.TONE_TERMS):
+            if lang.overlaps((h.start, h.end), claims):
+                continue
+            claims.append((h.start, h.end))
+            if h.key not in lex.tones:
+                lex.tones.append(h.key)
+        if "light" in lex.tones and "dark" in lex.tones:
+            lex.tones.remove("dark")  # "not too dark" / "less dark" reads both; the wish is for lighter
+        for h in lang.find_terms(text, lang.THEME_TERMS):
+            if lang.overlaps((h.start, h.end), claims):
+                continue
+            claims.append((h.start, h.end))
+            target = lex.exclude_themes if _negated(text, h.start, h.end) else lex.themes
+            if h.key not in target:
+                target.append(h.key)
+        for h in lang.find_terms(text, lang.COUNTRY_TERMS):
+            if lang.overlaps((h.start, h.end), claims):
+                continue
+            claims.append((h.start, h.end))
+            target = lex.exclude_origins if _negated(text, h.start, h.end) else lex.origins
+            if h.key not in target:
+                target.append(h.key)
+        period = parse_period(text, self.max_year)
+        if period.span is not None and not lang.overlaps(period.span, claims):
+            claims.append(period.span)
+            lex.period = period
+        for m in lang.ORDINAL_PHRASE.finditer(text):
+            idx = ordinal_index(m.group(0))
+            if idx is not None and not lang.overlaps(m.span(), claims):
+                lex.ordinals.append((m.start(), m.end(), idx))
+                claims.append(m.span())
+        for m in lang.DEMONSTRATIVE.finditer(text):
+            if not lang.overlaps(m.span(), claims):
+                lex.demonstratives.append(m.span())
+                claims.append(m.span())
+        for w in lang.find_terms(text, [lang.Term("book", lang.DOMAIN_BOOK_WORDS),
+                                        lang.Term("movie", lang.DOMAIN_MOVIE_WORDS)]):
+            claims.append((w.start, w.end))
+        return lex
 
-    def _cued_title(self, text: str):
-        """ "I loved Zzyzx Blorp" / "블로프 같은 영화": the words after (EN) or before (KO) a cue look like a title the
-        resolver did not find; resolve them for up to three guesses to ask back with."""
-        if self.resolver is None:
-            return None
-        m = _CUE_EN.search(text)
-        span = m.group(1) if m else None
-        if span is None:
-            k = _CUE_KO.search(text)
-            span = k.group(1) if k else None
-        if not span:
-            return None
-        span = re.split(r"[,.;!?]|\s(?:and|or|but|because|since|for|from|with|please)\s", span)[0]
-        span = " ".join(span.split()[:6]).strip(" '\"“”")
-        words = re.findall(r"\w+", span.lower())
-        if len(span) < 3 or not words or all(w in _FILLER for w in words):
-            return None
-        res = self.resolver.resolve(span, k=3)
-        return _Guess(span, res)
+    def _title_cued_person(self, text: str, h) -> bool:
+        """ "I loved Ed Wood": a name that is also a catalog title, right after a title cue, is the film."""
+        if self.resolver is None or not self.resolver.exact_rows(title_key(h.text)):
+            return False
+        return bool(re.search(r"\b(?:loved|liked|enjoyed|watched|saw|seen|like|love)\s+$", text[:h.start], re.I))
 
-    def _one_series(self, cl: Clarification) -> bool:
+    def _polarity(self, text: str, start: int, end: int, spans: Sequence[tuple[int, int]] = ()) -> str:
+        """like / dislike / seen / unseen / exclude / details / neutral for the item named at [start, end), from the
+        cue words of its own clause. A list shares one verdict: "I loved Alien, Aliens and Predator" (the cue before
+        the first member), "매트릭스랑 터미네이터 2 둘 다 좋아해요" (the verdict after the last one)."""
+        cs, ce = lang.clause_bounds(text, start)
+        ordered = sorted(spans)
+        first, last = start, end
+        while True:  # walk back over list members
+            prev = [(s, e) for s, e in ordered if e <= first and s >= cs and _LIST_SEP.fullmatch(text[e:first])]
+            if not prev:
+                break
+            first = prev[-1][0]
+        while True:  # and forward
+            nxt = [(s, e) for s, e in ordered if s >= last and e <= ce and _LIST_SEP.fullmatch(text[last:s])]
+            if not nxt:
+                break
+            last = nxt[0][1]
+        before = text[cs:first]
+        after = text[last:ce]
+        for pol in ("unseen", "dislike", "exclude", "seen", "details", "like"):
+            if lang.CUES_BEFORE_EN[pol].search(before):
+                after_pol = next((p for p, rx in lang.CUES_AFTER_EN.items() if rx.match(after)), None)
+                if pol == "seen" and after_pol in ("like", "dislike"):
+                    return after_pol  # "I saw X, it was great"
+                if pol == "details" and not re.search(r"\?|about|누구|뭐", after + before, re.I):
+                    continue
+                return pol
+        for pol, rx in lang.CUES_AFTER_EN.items():
+            if rx.match(after):
+                return pol
+        for pol, rx in lang.CUES_AFTER_KO.items():
+            if rx.match(after):
+                return pol
+        return "neutral"
+
+    def _franchise_pick(self, item_id: str, typed: str) -> list[str]:
+        """ "The Lord of the Rings" names the 1978 cartoon exactly, but people mean the trilogy: when the films whose
+        titles go on from the typed name are each far better known (4x the users), they are what was meant."""
+        it = self._item(item_id)
+        if it is None or it.domain != "movie" or not self.popularity or re.search(r"\(\s*(?:18|19|20)\d\d\s*\)", typed):
+            return [item_id]
+        key = title_key(it.title)
+        own = self.popularity.get(item_id, 0.0)
+        better = [i for k, i in self._series_keys if k.startswith(key + " ")
+                  and self.popularity.get(i, 0.0) >= max(20.0, 4 * own)]
+        return better[:4] or [item_id]
+
+    def alternatives_for(self, typed: str) -> list[str]:
+        """Catalog films of the series a missing title belongs to ("Avengers: Endgame (2019)" → the Avengers films
+        the catalog has), best known first: anchors for honest alternatives, never likes."""
+        name = re.sub(r"\(\s*(?:18|19|20)\d\d\s*\)", "", typed)
+        base = title_key(re.split(r"\s*[:\-–]\s*|\s+(?:part|chapter|episode)\b|\s+\d+\b", name)[0])
+        if len(base) < 4:
+            return []
+        ids = [i for k, i in self._series_keys if k == base or k.startswith(base + " ")]
+        pop = self.popularity or {}
+        return sorted(ids, key=lambda i: -pop.get(i, 0.0))[:3]
+
+    def _series_refs(self, refs: list[ItemRef]) -> list[ItemRef]:
+        """ "스타워즈 시리즈는 다 봤어": every film of the series is seen; "not the Avengers series": all left out."""
+        out = []
+        have = {(r.item_id, r.polarity) for r in refs}
+        for r in list(refs):
+            if not r.series or r.polarity not in ("seen", "exclude", "dislike"):
+                continue
+            pol = "seen" if r.polarity == "seen" else "exclude"
+            for i in self.series_of(r.item_id):
+                if (i, pol) not in have:
+                    out.append(ItemRef(item_id=i, polarity=pol, via="title", text=r.text, series=True))
+                    have.add((i, pol))
+        return out
+
+    def _one_series(self, typed: str, options: Sequence[str]) -> bool:
         """Do all offered titles continue what the user typed ("Harry Potter" → "Harry Potter and the …")?"""
-        typed = title_key(cl.text)
-        titles = [self.catalog.get(i) for i in cl.options]
-        return bool(typed) and len(typed) >= 4 and all(it is not None and title_key(it.title).startswith(typed)
+        key = title_key(typed)
+        titles = [self._item(i) for i in options]
+        return len(key) >= 4 and bool(titles) and all(it is not None and title_key(it.title).startswith(key)
                                                       for it in titles)
 
-    def _by_year(self, options: list[str], text: str) -> str | None:
+    def _dominant(self, options: Sequence[str]) -> str | None:
+        """Among same-named films, the one almost everybody means ("Titanic" → 1997): rated by at least 4x as many
+        users as the next one. Otherwise None: ask which."""
+        if not self.popularity or len(options) < 2:
+            return None
+        counts = sorted(((self.popularity.get(i, 0.0), i) for i in options), reverse=True)
+        (top, iid), (second, _) = counts[0], counts[1]
+        return iid if top >= 20 and top >= 4 * max(second, 1.0) else None
+
+    def _referred_back(self, text: str, lex: _Lexicon, placed: list[tuple[int, ItemRef]]) -> list[ItemRef]:
+        """ "I have seen The Notebook though, and loved it" / "not The Godfather, i've seen it already": "it" after
+        a title in the same message is that title, with the verdict of its own clause."""
+        out = []
+        for s, e in lex.demonstratives:
+            before = [(end, r) for end, r in placed if end <= s]
+            if not before:
+                continue
+            target = before[-1][1]
+            pol = self._polarity(text, s, e)
+            if pol == "exclude":
+                out.append(ItemRef(item_id=target.item_id, polarity="exclude", via="focus", text=target.text,
+                                   series=target.series))
+            elif pol in ("like", "dislike", "seen", "unseen") and pol != target.polarity:
+                if target.polarity in ("neutral", "seen") and pol in ("like", "dislike"):
+                    target.polarity = pol  # "I have seen X, and loved it": a like (the seen part is implied)
+                    if pol == "like":
+                        out.append(ItemRef(item_id=target.item_id, polarity="seen", via="focus", text=target.text))
+                else:
+                    out.append(ItemRef(item_id=target.item_id, polarity=pol, via="focus", text=target.text))
+        return out
+
+    def _newer_one(self, text: str, refs: list[ItemRef], session: Session) -> list[ItemRef]:
+        """ "Blade Runner … is the new one any good?": the newest film of the series of the title just named."""
+        m = _NEWER_ONE.search(text)
+        if not m:
+            return []
+        base = next((r.item_id for r in refs if r.via == "title"), None) or session.focus
+        it = self._item(base) if base else None
+        if it is None or it.year is None:
+            return []
+        later = [(self._item(i).year or 0, i) for i in self.series_of(base) if (self._item(i).year or 0) > it.year]
+        if not later:
+            return []
+        newest = max(later)[1]
+        pol = self._polarity(text, m.start(), m.end())
+        return [ItemRef(item_id=newest, polarity="details" if pol == "neutral" else pol, via="focus",
+                        text=sanitize_fragment(m.group(0)))]
+
+    def _card_refs(self, text: str, lex: _Lexicon, session: Session, refs: list[ItemRef]) -> list[ItemRef]:
+        """ "the second one" → the card at that position; "it" / "그거" → the item in focus (only when the turn is
+        about an item: a question, a comparison, a like or dislike)."""
+        out: list[ItemRef] = []
+        have = {r.item_id for r in refs}
+        cards = list(session.last_cards)
+        for s, e, idx in lex.ordinals:
+            if cards and -len(cards) <= idx < len(cards):
+                iid = cards[idx]
+                if iid not in have:
+                    pol = self._polarity(text, s, e)
+                    out.append(ItemRef(item_id=iid, polarity=pol, via="ordinal", text=text[s:e]))
+                    have.add(iid)
+        if not out and not refs and lex.demonstratives:
+            focus = session.focus or (cards[0] if len(cards) == 1 else None)
+            if focus and self._in_catalog(focus):
+                s, e = lex.demonstratives[0]
+                pol = self._polarity(text, s, e)
+                item_talk = pol != "neutral" or any(rx.search(text) for rx in _QUESTION.values())
+                if item_talk:
+                    out.append(ItemRef(item_id=focus, polarity=pol, via="focus", text=text[s:e]))
+        return out
+
+    def _domain(self, text: str, session: Session, ui_domain: str | None) -> tuple[str, bool]:
+        """The domain this turn asks for, and whether the turn chose it (else the session's stays)."""
+        current = (session.state or {}).get("domain", session.domain or "movie")
+        wants_books = bool(_RX["books"].search(text)) and not _RX["not_request_book"].search(text)
+        wants_movies = bool(re.search(r"\b(?:movies?|films?|flicks?)\b|영화", text, re.I))
+        if wants_books and self.books_catalog is not None and not (wants_movies and re.search(
+                r"\b(?:movies?|films?)\s+(?:like|for|based)\b|영화\s*(?:같은|처럼)", text, re.I) and not re.search(
+                r"\bbooks?\s+(?:like|for|about)|책\s*추천|소설\s*추천|(?:같은|처럼)\s*(?:책|소설)", text, re.I)):
+            return "book", True
+        if wants_books and self.books_catalog is None:
+            return "book", True  # the engine says books are not loaded
+        if ui_domain in ("movie", "book") and ui_domain != current:
+            return ui_domain, True
+        if wants_movies and current == "book" and not wants_books:
+            return "movie", True
+        return (ui_domain or current), False
+
+    def _intent(self, req: Request, text: str, session: Session, lex: _Lexicon, ambiguous) -> Request:
+        refs = req.refs
+        notes = req.notes
+        item_refs = [r for r in refs if r.polarity != "exclude"]
+        question = next((q for q, rx in _QUESTION.items() if rx.search(text)), None)
+
+        # Exclusions are part of the wish: the item and, for a series, its siblings.
+        for r in refs:
+            if r.polarity == "exclude":
+                for i in [r.item_id] + self.series_of(r.item_id):
+                    if i not in req.wish.exclude_ids:
+                        req.wish.exclude_ids.append(i)
+
+        if _RX["predict"].search(text) and item_refs:
+            req.intent = "predict"
+            req.refs = [ItemRef(**{**item_refs[0].model_dump(), "polarity": "details"})]
+            return req
+        if _RX["compare"].search(text) and len(item_refs) >= 2:
+            req.intent = "compare"
+            req.refs = [ItemRef(**{**r.model_dump(), "polarity": "compare"}) for r in item_refs[:2]]
+            return req
+        if question in ("director", "cast", "plot", "year", "genre") and item_refs and not (
+                question == "plot" and re.search(r"\b(?:something|movies?|films?)\b.*\babout\b", text, re.I)):
+            target = next((r for r in item_refs if r.polarity in ("details", "neutral")), item_refs[0])
+            req.intent = "details"
+            req.question = question
+            req.refs = [ItemRef(**{**target.model_dump(), "polarity": "details"})] + [
+                r for r in refs if r is not target and r.polarity in ("like", "dislike", "seen")]
+            return req
+        if question in ("director", "cast", "year", "genre") and not item_refs and not lex.has_wish:
+            # "감독이 누구야?" right after a details answer: about the item in focus; with none, ask for the title.
+            req.intent = "details"
+            req.question = question
+            req.refs = [ItemRef(item_id=session.focus, polarity="details", via="focus")] if session.focus else []
+            return req
+        if question == "similar" and not item_refs and not lex.has_wish and session.focus and not lex.ordinals:
+            # "recommend something similar" after a details answer: the item in focus is the anchor.
+            req.refs = [ItemRef(item_id=session.focus, polarity="like", via="focus")]
+            item_refs = req.refs
+            notes.append(f"'similar' refers to the item in focus {session.focus}")
+
+        for r in item_refs:
+            if r.polarity in ("neutral", "details") and (_RX["recommend"].search(text) or question == "similar"
+                                                         or r.via == "ordinal"):
+                r.polarity = "like"  # "Inception, please" / "more like the second one": the item anchors the request
+        likes = [r.item_id for r in item_refs if r.polarity == "like"]
+        req.wish.anchors = likes + [a for a in req.wish.anchors if a not in likes]
+
+        if ambiguous and not likes and req.wish.domain == "book":
+            m, pol = ambiguous[0]
+            opts = [x.item_id for x in m.resolution.matches if self._in_catalog(x.item_id)]
+            if pol in ("like", "neutral") and self._one_series(m.text, opts):
+                # "Harry Potter 같은 판타지 소설": for books every film of the series is the same evidence.
+                req.refs.append(ItemRef(item_id=opts[0], polarity="like", text=sanitize_fragment(m.text)))
+                likes = [opts[0]]
+                req.wish.anchors = likes + req.wish.anchors
+                ambiguous = []
+        if ambiguous and not likes:
+            m, pol = ambiguous[0]
+            opts = [x.item_id for x in m.resolution.matches if self._in_catalog(x.item_id)][:3]
+            if opts:
+                pending = req.model_copy(deep=True)
+                req.clarify = Clarification(text=sanitize_fragment(m.text), options=opts,
+                                            polarity=pol if pol != "neutral" else "like", domain=req.wish.domain,
+                                            request=pending.model_dump())
+                req.intent = "recommend"
+                return req
+        feedback_only = bool(item_refs) and not likes and all(
+            r.polarity in ("dislike", "seen", "unseen", "neutral") for r in item_refs)
+        wish_words = lex.has_wish or bool(req.wish.exclude_ids) or (req.wish.query and _informative(req.wish.query))
+        if _RX["new_topic"].search(text):
+            req.new_topic = True
+        if feedback_only and not wish_words and not _RX["page"].search(text):
+            req.intent = "feedback"
+            return req
+        if likes and not _RX["refine"].search(text):
+            req.new_topic = True
+        elif lex.has_wish and not likes and session.state and _RX["refine"].search(text) and not req.new_topic:
+            req.refine = True
+        elif lex.has_wish and not likes and session.state and not _RX["recommend"].search(text):
+            req.refine = True  # "애니메이션이면 더 좋아", "from the 90s": a bare wish refines what came before
+        elif lex.has_wish and not likes:
+            req.new_topic = True
+        if req.refine and _REPLACE.search(text):
+            req.replace = True
+        if not lex.has_wish and not likes and not req.wish.exclude_ids and not req.missing and not req.unknown:
+            if _RX["page"].search(text) or (re.search(r"\b(?:more|another|others|else)\b|다른|또|더", text, re.I)
+                                             and _RX["recommend"].search(text)):
+                req.page = True
+                return req
+            if _RX["chitchat"].search(text) and not _RX["page"].search(text):
+                req.intent = "chitchat"
+                return req
+            if _RX["greeting"].search(text) and not re.search(r"추천|recommend|suggest", text, re.I):
+                req.intent = "greeting"
+                return req
+            if not _RX["recommend"].search(text):
+                if req.domain_set:
+                    return req  # "books": recommend in the chosen domain
+                req.intent = "off_topic"
+                return req
+        return req
+
+    def series_of(self, item_id: str) -> list[str]:
+        """Other films of the same series: titles that start with this one's main title ("The Avengers" →
+        "Avengers: Age of Ultron", "Avengers: Infinity War")."""
+        it = self._item(item_id)
+        if it is None or it.domain != "movie":
+            return []
+        base = re.split(r"\s*[:\-–(]|\s+(?:part|chapter|episode)\b|\s+\d+\b", title_key(it.title))[0].strip()
+        if len(base) < 4:
+            return []
+        return [i for k, i in self._series_keys if i != item_id and (k == base or k.startswith(base + " "))]
+
+    def _answer(self, text: str, lng: str, session: Session) -> Request | None:
+        """The user answers our question: a number, an ordinal, a year, or one of the offered titles."""
+        pending = session.pending
+        opts = pending.options
+        idx = ordinal_index(text)
+        if idx is None or not -len(opts) <= idx < len(opts):
+            by_year = self._by_year(opts, text)
+            idx = opts.index(by_year) if by_year else None
+        if idx is None and self.resolver is not None:
+            for m in self.resolver.find_mentions(text):
+                hit = [x.item_id for x in m.resolution.matches if x.item_id in opts]
+                if hit:
+                    idx = opts.index(hit[0])
+                    break
+        if idx is None or not -len(opts) <= idx < len(opts):
+            return None
+        chosen = opts[idx]
+        base = Request.model_validate(pending.request) if pending.request else Request(intent="recommend")
+        base.language = lng
+        base.clarify = None
+        pol = pending.polarity if pending.polarity != "neutral" else "like"
+        base.refs = [r for r in base.refs if r.item_id != chosen] + [ItemRef(item_id=chosen, polarity=pol,
+                                                                             via="option", text=pending.text)]
+        if pol == "like":
+            base.wish.anchors = list(dict.fromkeys(base.wish.anchors + [chosen]))
+            base.new_topic = True
+            base.intent = "recommend"
+        elif pol == "details":
+            base.intent = "details"
+        elif pol in ("dislike", "seen", "unseen"):
+            base.intent = "feedback"
+        base.notes.append(f"answer to 'which {pending.text}?': {chosen}")
+        return base
+
+    def _by_year(self, options: Sequence[str], text: str) -> str | None:
         """The one option released in a year written in the text, or None when none or several fit."""
         years = {int(y) for y in _YEAR.findall(text)}
         if not years:
             return None
-        hits = []
-        for i in options:
-            it = self.catalog.get(i) or (self.books_catalog.get(i) if self.books_catalog is not None else None)
-            if it is not None and it.year in years:
-                hits.append(i)
+        hits = [i for i in options if (it := self._item(i)) is not None and it.year in years]
         return hits[0] if len(hits) == 1 else None
 
-    def _chosen(self, lang: str, pending: Clarification, item_id: str) -> Understanding:
-        domain = pending.domain
-        if pending.polarity == "dislike":
-            return Understanding(lang, "not_like", domain=domain, disliked=(item_id,))
-        if pending.polarity == "seen":
-            return Understanding(lang, "seen", domain=domain, seen=(item_id,))
-        if pending.polarity == "details":
-            return Understanding(lang, "details", domain=domain, targets=(item_id,))
-        return Understanding(lang, "choose", domain=domain, liked=(item_id,))
-
-    def _clarify(self, ambiguous, unknown, lang: str, domain: str, pol: str) -> Clarification | None:
-        for m in ambiguous + unknown:
-            opts = [x.item_id for x in m.resolution.matches if self._in_catalog(x.item_id)][:3]
-            if m in ambiguous and not opts:
-                continue
-            return Clarification(text=sanitize_fragment(m.text), options=opts, polarity=pol, domain=domain)
-        return None
-
     @staticmethod
-    def _query_text(text: str, mentions) -> str:
-        q = text
-        for m in mentions:
-            q = q.replace(m.text, " ")
-        return re.sub(r"\s+", " ", q).strip()[:300]
+    def _query_text(text: str, spans: Sequence[tuple[int, int]]) -> str:
+        out = []
+        last = 0
+        for s, e in sorted(spans):
+            if s > last:
+                out.append(text[last:s])
+            last = max(last, e)
+        out.append(text[last:])
+        return re.sub(r"\s+", " ", " ".join(out)).strip()[:300]
+
+    # -- LLM -------------------------------------------------------------------------------------------------------
+    def _llm_worth_asking(self, req: Request, message: str) -> bool:
+        if self.llm is None or not self.llm.enabled:
+            return False
+        if req.intent in ("empty", "emoji", "injection", "answer") or req.clarify is not None:
+            return False
+        # The rules are sure about these; an LLM call would only add seconds.
+        if req.intent in ("details", "compare", "predict") or req.page:
+            return False
+        return len(message.split()) >= 3 or (lang.has_hangul(message) and len(message) >= 6)
+
+    def _with_llm(self, message: str, session: Session, rules: Request) -> Request:
+        hist = [f"{t.role}: {t.text[:160]}" for t in session.recent_dialogue(4)]
+        cards = [self._item(i).label for i in session.last_cards if self._item(i) is not None]
+        out = self.llm.structured(prompts.understand_messages(message, hist, cards), request_schema(), _LLMRequest,
+                                  max_tokens=220)
+        return merge_llm(rules, out, self, session)
+
+
+def merge_llm(rules: Request, out: _LLMRequest, und: Understander, session: Session) -> Request:
+    """The LLM's reading, grounded: titles through the resolver, cards by position; the rules fill the gaps."""
+    req = rules.model_copy(deep=True)
+    req.via = "llm"
+    if out.intent in ("greeting", "off_topic", "chitchat") and not rules.refs and not rules.wish.has_any:
+        req.intent = out.intent
+        return req
+    have = {r.item_id for r in req.refs}
+    for t in out.titles:
+        if und.resolver is None or not t.title.strip():
+            continue
+        res = und.resolver.resolve(t.title)
+        if res.status == "matched" and res.best is not None and und._in_catalog(res.best.item_id):
+            iid = res.best.item_id
+            if iid not in have:
+                req.refs.append(ItemRef(item_id=iid, polarity=t.polarity, text=sanitize_fragment(t.title)))
+                have.add(iid)
+                req.notes.append(f"LLM title {t.title!r} → {iid} ({t.polarity})")
+        else:
+            req.notes.append(f"LLM title {t.title!r} not resolved: ignored")
+    if 1 <= out.card <= len(session.last_cards) and session.last_cards[out.card - 1] not in have:
+        req.refs.append(ItemRef(item_id=session.last_cards[out.card - 1], polarity="like", via="ordinal"))
+    w = req.wish
+    w.genres = list(dict.fromkeys(w.genres + [g for g in out.genres if g in GENRES and g not in w.exclude_genres]))
+    w.exclude_genres = list(dict.fromkeys(w.exclude_genres + [g for g in out.exclude_genres if g in GENRES]))
+    w.genres = [g for g in w.genres if g not in w.exclude_genres]
+    w.tones = list(dict.fromkeys(w.tones + [t for t in out.tones if t in lang.TONE_BY_KEY]))
+    if und.people is not None:
+        for name in out.people:
+            if name in und.people and name not in [p.name for p in w.people]:
+                w.people.append(PersonRef(name=und.people._canon.get(name.lower(), name)))  # noqa: SLF001
+    lo, hi = out.year_from, out.year_to
+    if lo and hi and lo > hi:
+        lo, hi = hi, lo
+    if w.year_from is None and w.year_to is None and (lo or hi):
+        w.year_from, w.year_to = lo, hi
+        w.period_label = f"{lo or ''}–{hi or ''}"
+    if not w.query and out.query:
+        w.query = sanitize_fragment(out.query, 80)
+    if out.domain in ("movie", "book") and out.domain != w.domain and not rules.domain_set:
+        if out.domain == "movie" or und.books_catalog is not None:
+            w.domain = out.domain
+            req.domain_set = True
+    if rules.intent == "off_topic" and (req.refs or w.has_any or out.intent == "recommend"):
+        req.intent = "recommend"
+    if out.follow_up and not req.new_topic and session.state:
+        req.refine = True
+    likes = [r.item_id for r in req.refs if r.polarity == "like"]
+    w.anchors = list(dict.fromkeys(w.anchors + likes))
+    for r in req.refs:
+        if r.polarity == "exclude":
+            for i in [r.item_id] + und.series_of(r.item_id):
+                if i not in w.exclude_ids:
+                    w.exclude_ids.append(i)
+    return req
+
+
+_CUE_WORDS = {
+    "unseen": r"\b(?:haven'?t|have\s+not|never|not\s+yet)\s+(?:seen|watched)\b",
+    "dislike": r"\b(?:hated?|disliked?|didn'?t\s+like|did\s+not\s+like|not\s+a\s+fan)\b",
+    "exclude": r"\b(?:not|no|except|other\s+than|besides|without)\b",
+    "seen": r"\b(?:seen|watched|saw)\b",
+    "like": r"\b(?:loved?|liked?|enjoyed|adore|favou?rites?|fan\s+of)\b",
+}
+
+
+def _informative(query: str) -> bool:
+    from .candidates_turn import informative
+
+    return informative(query)

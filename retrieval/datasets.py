@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -301,6 +301,8 @@ class MovieText:
     tagline: str = ""
     title: str = ""
     year: int | None = None
+    countries: tuple[str, ...] = ()
+    original_language: str = ""
 
 
 def _split_people(s: str) -> tuple[str, ...]:
@@ -335,9 +337,14 @@ def load_tmdb(path: Path) -> dict[str, MovieText]:
             except (json.JSONDecodeError, TypeError, KeyError):
                 return ()
         date = r.get("release_date") or ""
+        try:
+            countries = tuple(d["iso_3166_1"] for d in json.loads(r.get("production_countries") or "[]"))
+        except (json.JSONDecodeError, TypeError, KeyError):
+            countries = ()
         out[r["id"]] = MovieText(
             plot=(r.get("overview") or "").strip(), keywords=names("keywords"), tagline=(r.get("tagline") or "").strip(),
-            title=r.get("title") or "", year=int(date[:4]) if date[:4].isdigit() else None,
+            title=r.get("title") or "", year=int(date[:4]) if date[:4].isdigit() else None, countries=countries,
+            original_language=(r.get("original_language") or "").strip(),
         )
     return out
 
@@ -345,8 +352,6 @@ def load_tmdb(path: Path) -> dict[str, MovieText]:
 def _with_text(it: Item, t: MovieText | None) -> Item:
     if t is None:
         return it
-    from dataclasses import replace
-
     extra = dict(it.extra)
     if t.keywords:
         extra["keywords"] = ", ".join(t.keywords)
@@ -354,7 +359,8 @@ def _with_text(it: Item, t: MovieText | None) -> Item:
         extra["tagline"] = t.tagline
     return replace(
         it, plot=it.plot or t.plot, directors=it.directors or t.directors, writers=it.writers or t.writers,
-        actors=it.actors or t.actors, extra=extra,
+        actors=it.actors or t.actors, extra=extra, countries=it.countries or t.countries,
+        original_language=it.original_language or t.original_language,
     )
 
 
@@ -400,7 +406,7 @@ def load_ml1m(loc: DataLocator, with_text: bool = True) -> Dataset:
         melu_path = loc.optional("ml-1m-plots-melu/movies_extrainfos.dat")
         if melu_path:
             melu = load_melu(melu_path)
-            items = [_with_text(it, melu.get(it.id.split(":", 1)[1])) for it in items]
+            items = with_alias_origins([_with_text(it, melu.get(it.id.split(":", 1)[1])) for it in items])
             hit = sum(1 for it in items if it.plot or it.directors)
             notes.append(f"MeLU plots joined by id: {hit}/{len(items)} items ({hit / len(items):.1%})")
             log.info("ml-1m: %s", notes[-1])
@@ -470,7 +476,24 @@ def _join_latest_small_text(loc: DataLocator, items: list[Item]) -> tuple[list[I
         n_melu += t_melu is not None
         n_tmdb += t_tmdb is not None
         out.append(_with_text(_with_text(it, t_melu), t_tmdb))
+    out = with_alias_origins(out)
     return out, f"text sources: MeLU {n_melu} items, TMDB {n_tmdb} items"
+
+
+def with_alias_origins(items: list[Item]) -> list[Item]:
+    """Country of origin from the packaged Korean alias table for MovieLens films the other sources leave blank
+    (TMDB-5000 covers few Korean films)."""
+    from .lang import COUNTRY_LANGUAGE
+    from .title_resolver import DEFAULT_ALIASES, load_aliases
+
+    origin = {str(e.movielens_id): e.origin for e in load_aliases(DEFAULT_ALIASES) if e.origin and e.movielens_id}
+    out = []
+    for it in items:
+        o = origin.get(it.id.split(":", 1)[1]) if it.id.startswith(("mls:", "ml1m:")) else None
+        if o and not it.countries:
+            it = replace(it, countries=(o,), original_language=it.original_language or COUNTRY_LANGUAGE.get(o, ""))
+        out.append(it)
+    return out
 
 
 def load_goodbooks(loc: DataLocator, with_text: bool = True) -> Dataset:

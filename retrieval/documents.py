@@ -112,7 +112,7 @@ def item_to_json(item: Item) -> str:
 
 def item_from_json(text: str) -> Item:
     d = json.loads(text)
-    for k in ("genres", "directors", "writers", "actors", "authors", "tags"):
+    for k in ("genres", "directors", "writers", "actors", "authors", "tags", "countries"):
         d[k] = tuple(d.get(k) or ())
     return Item(**d)
 

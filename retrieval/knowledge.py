@@ -41,6 +41,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import lang
 from .documents import DOMAINS, document_text, embedding_text, item_from_json, iter_batches, metadata
 from .embeddings import Embedder
 from .types import Item, Scored, UnknownItemError
@@ -124,23 +125,8 @@ class IndexReport:
 
 # --- lexical side -----------------------------------------------------------------------------------------------
 
-_HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 _KO_KEEP = ("NNG", "NNP", "NR", "SL", "SH", "SN", "XR", "VV", "VA", "MAG")
-
-
-_KIWI = None
-_KIWI_LOCK = threading.Lock()
-
-
-def _kiwi():
-    """One shared Kiwi (loading its model takes ~1.5 s; tokenize is safe to call under the lock)."""
-    global _KIWI
-    if _KIWI is None:
-        from kiwipiepy import Kiwi
-
-        _KIWI = Kiwi()
-    return _KIWI
 
 
 class Tokenizer:
@@ -158,10 +144,9 @@ class Tokenizer:
         return self._stem.stemWords(words)
 
     def __call__(self, text: str) -> list[str]:
-        if not _HANGUL.search(text):
+        if not lang.has_hangul(text):
             return self._english(text)
-        with _KIWI_LOCK:
-            toks = _kiwi().tokenize(text)
+        toks = lang.tokens(text)
         out: list[str] = []
         for t in toks:
             tag = str(t.tag).split("-")[0]

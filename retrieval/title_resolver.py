@@ -19,7 +19,6 @@ to 0..1), plus a small bonus for exact and alias hits, clipped to 1.
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 import unicodedata
@@ -32,7 +31,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rapidfuzz import fuzz, process
 
+from . import lang
 from .hangul import has_hangul, jamo, phonetic_key, romanise, skeleton
+from .mentions import MentionFinder, MentionScan, looks_native
 from .titles import normalise_title, title_key
 from .types import Catalog, Scored
 
@@ -114,6 +115,7 @@ class Mention:
     resolution: Resolution
     start: int = -1
     end: int = -1
+    evidence: str = ""  # why the span was taken for a title ("title with its year", "Korean alias", …)
 
 
 # --- alias table -------------------------------------------------------------------------------------------------
@@ -124,6 +126,9 @@ class AliasEntry(BaseModel):
     title: str
     year: int | None
     ko: list[str]
+    origin: str | None = None  # ISO country code, for films whose origin the item data may lack
+    directors: list[str] = []  # for films the catalog lacks: what honest alternatives can rest on
+    genres: list[str] = []
 
 
 def load_aliases(path: str | Path) -> tuple[AliasEntry, ...]:
@@ -151,77 +156,10 @@ def alias_key(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-# --- Korean morphology -------------------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=1)
-def _kiwi():
-    # Loading the model takes ~3 s: only on the first Korean query, shared by every resolver in the process.
-    from kiwipiepy import Kiwi
-
-    return Kiwi()
-
-
-@dataclass(frozen=True)
-class _Tok:
-    form: str
-    tag: str
-    start: int
-    end: int
-    score: float = 0.0
-
-
-@functools.lru_cache(maxsize=4096)
-def _tokens_cached(text: str) -> tuple[_Tok, ...]:
-    return tuple(_Tok(t.form, t.tag, t.start, t.start + t.len, t.score) for t in _kiwi().tokenize(text))
-
-
-def _tokens(text: str) -> list[_Tok]:
-    return list(_tokens_cached(text))
-
+# --- Korean morphology ------------------------------------------------------------------------------------------
 
 # Tags that end a title inside a phrase: verbs, adjectives, endings, derivational suffixes, roots, adverbs.
 _STOP_TAG_PREFIXES = ("VV", "VA", "VX", "VCP", "VCN", "E", "XS", "XR", "MAG", "MAJ", "IC", "SF")
-_NOUN_TAGS = {"NNP", "NNG", "SL", "SN", "NR", "SH", "XPN", "XSN"}
-# Nouns that frame a title in chat ("…같은 영화 추천") and never are one.
-KO_STOP_NOUNS = frozenset(
-    "영화 작품 추천 거 것 걸 게 좀 이거 그거 저거 이것 그것 느낌 장르 스릴러 코미디 공포 액션 드라마 애니 애니메이션 로맨스 "
-    "멜로 감독 배우 시리즈 편 요즘 최근 오늘 주말 친구 사람 하나 뭐 무엇 이야기 내용 비슷 종류 분위기 정도 때 번 개 중 "
-    "제일 가장 정말 진짜 너무 완전 다른 다음 처음 마지막 재미 감동 결말 스토리 주인공 장면 음악 연기 평점 리뷰 명작 "
-    "걸작 수작 대작 신작 고전 sf 에스에프 가족 아이 아이들 어른 커플 연인 혼자 같이 함께 저 나 너 우리 제 내".split()
-)
-# Alias names that are also everyday words: inside a message they count only with a comparison or list cue after
-# them ("괴물 같은", "대부랑") or in quotes; resolve() on the bare word still maps them.
-KO_COMMON_ALIASES = frozenset(
-    "괴물 대부 도망자 업 빅 그리스 박쥐 아저씨 아가씨 이창 추격자 히트 스피드 마스크 트래픽 빈집 졸업 콘택트 세븐 "
-    "스크림 크로우 스팅 네트 카지노 마더 오아시스 황해 사이코 장고 주노 데이브 도그마 그린 마일 레퀴엠".split()
-)
-_KO_CUES = ("같", "처럼", "이랑", "랑", "하고", "과", "와", "보다", "비슷", "만큼")
-
-# English words that are also film titles ("Up", "Heat", "Love"): as a single word they count as a mention only
-# when capitalised mid-sentence, quoted, or right after a cue such as "like" or "loved".
-EN_COMMON = frozenset(
-    """a an the i me my we you your he she it its they them this that these those is are was were be been am do does
-    did have has had will would can could should may might must want wants need like likes liked love loved loves
-    enjoy enjoyed watch watched see saw seen movie movies film films show shows something anything nothing everything
-    good great best better bad worse worst nice cool fun funny funnier scary sad happy dark light new old big small
-    more most less some any all every one two three ten first last next other another same similar different recommend
-    recommendation please thanks thank yes no not but and or so because if then than when where what which who why how
-    about with without from into onto over under up down out in on at by for of to as just really very too also still
-    again ever never always maybe time times day days night year years life home world man men woman women girl boy
-    people family friends friend kids child children story stories book books thing things kind sort lot lots little
-    much many few way go going gone get got make made take taken give given know known think feel felt look looking
-    tell say said help find found play played run running action comedy drama horror thriller romance romantic
-    animation animated documentary crime mystery western war musical family fantasy adventure classic classics genre
-    tonight today tomorrow weekend now later soon here there heat speed seven signs crash rush home""".split()
-)
-_EN_CUE_RE = re.compile(
-    r"\b(?:like|liked|love|loved|enjoyed|enjoy|watched|watch|saw|seen|similar\s+to|than|as\s+good\s+as|such\s+as|"
-    r"reminds?\s+me\s+of|fan\s+of|favou?rite\s+is|about)\s+(?:the\s+movie\s+|the\s+film\s+)?$",
-    re.IGNORECASE,
-)
-_QUOTE_RE = re.compile(r"\"([^\"]{2,80})\"|“([^”]{2,80})”|‘([^’]{2,80})’|「([^」]{1,80})」|『([^』]{1,80})』|'([^']{2,80})'")
-_EN_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&.:-]*")
-_EN_JOINERS = frozenset({"and", "or", "&"})
 
 
 # --- the resolver ------------------------------------------------------------------------------------------------
@@ -275,6 +213,12 @@ class TitleResolver:
                     if r not in rows:
                         rows.append(r)
         self._keys = keys
+        # "oldboy" for "Old Boy", "spiderman" for "Spider-Man": the same key without spaces.
+        self._nospace: dict[str, list[int]] = {}
+        for k, rows in self._exact.items():
+            if len(k) >= 5:
+                lst = self._nospace.setdefault(k.replace(" ", ""), [])
+                lst.extend(r for r in rows if r not in lst)
         self._owner = np.asarray(owner, dtype=np.int64)
         self._ph = [phonetic_key(k) for k in keys]
         self._skel = [skeleton(p) for p in self._ph]
@@ -291,6 +235,7 @@ class TitleResolver:
 
         self._alias_rows: dict[str, list[int]] = {}  # alias_key → catalog rows
         self._alias_missing: dict[str, str] = {}  # alias_key → "Parasite (2019)" for films the catalog lacks
+        self.missing_films: dict[str, AliasEntry] = {}  # "Parasite (2019)" → its entry (director, genres, origin)
         if aliases is not None:
             self._index_aliases(load_aliases(aliases))
         self._alias_keys = list(self._alias_rows)
@@ -328,6 +273,7 @@ class TitleResolver:
                     lst.extend(r for r in rows if r not in lst)
                 elif e.year is not None:
                     self._alias_missing.setdefault(k, f"{e.title} ({e.year})")
+                    self.missing_films.setdefault(f"{e.title} ({e.year})", e)
 
     def _alias_target(self, e: AliasEntry, prefixes: set[str]) -> list[int]:
         key = title_key(e.title)
@@ -402,32 +348,57 @@ class TitleResolver:
             self._score_embedding(stripped, cands, k)
         return self._decide(query, year, cands, pinned, missing, k)
 
-    def find_mentions(self, message: str) -> list[Mention]:
-        """Titles mentioned inside a chat message (English or Korean), in message order, without false alarms
-        from ordinary words: a mention needs an exact title, an alias, or a close match after a cue."""
+    def find_mentions(self, message: str, claimed: Sequence[tuple[int, int]] = ()) -> list[Mention]:
+        """Titles mentioned inside a chat message (English or Korean), in message order, accepted only on evidence
+        (retrieval/mentions.py says what counts). `claimed` spans (genre, country, people words…) are no titles."""
+        return self.scan_mentions(message, claimed).mentions
+
+    def scan_mentions(self, message: str, claimed: Sequence[tuple[int, int]] = ()) -> "MentionScan":
+        """find_mentions plus every candidate span that was considered, with the reason it was kept or not."""
         if not isinstance(message, str):
             raise TypeError(f"find_mentions() takes the message as str, got {type(message).__name__}")
-        message = message[:MAX_MESSAGE_CHARS]
-        spans: list[tuple[int, int]] = []
-        found: list[Mention] = []
+        return MentionFinder(self).find(message, claimed)
 
-        def add(start: int, end: int, res: Resolution) -> None:
-            if any(s < end and start < e for s, e in spans):
-                return
-            spans.append((start, end))
-            found.append(Mention(message[start:end], res, start, end))
+    # -- lookups used by mention finding --
 
-        for m in _QUOTE_RE.finditer(message):
-            g = next(i for i in range(1, 7) if m.group(i) is not None)
-            res = self.resolve(m.group(g))
-            if res.status != "unknown" or res.not_in_catalog:
-                add(m.start(g), m.end(g), res)
-        if has_hangul(message):
-            for start, end, res in self._korean_mentions(message):
-                add(start, end, res)
-        for start, end, res in self._english_mentions(message):
-            add(start, end, res)
-        return sorted(found, key=lambda m: m.start)
+    def exact_rows(self, key: str) -> list[int]:
+        """Catalog rows whose title (or alternative title) has exactly this title_key."""
+        rows = list(self._exact.get(key, ())) or list(self._exact.get(_arabic(key), ()))
+        if len(key) >= 5:
+            rows += [r for r in self._nospace.get(key.replace(" ", ""), ()) if r not in rows]
+        return rows
+
+    def resolution_for_row(self, query: str, row: int, year: int | None = None) -> Resolution:
+        """A matched Resolution naming one catalog row (when the caller has settled the title by other evidence)."""
+        return Resolution(query, "matched", (Match(self.catalog.id_of(row), 1.0, "exact", self._labels[row]),), year)
+
+    def prefix_rows(self, key: str, year: int, slack: int = 1) -> list[int]:
+        """Rows of that year (±slack) whose title starts with `key` and goes on ("jumanji" → "Jumanji: Welcome to
+        the Jungle (2017)"): the short name people give a film with a subtitle."""
+        if len(key) < 4:
+            return []
+        out: list[int] = []
+        for i in self._word_keys.get(key.split()[0], ()):
+            r = int(self._owner[i])
+            if (self._keys[i].startswith(key + " ") and self._years[r] is not None
+                    and abs(self._years[r] - year) <= slack and r not in out):
+                out.append(r)
+        return out
+
+    def year_of_row(self, row: int) -> int | None:
+        return self._years[row]
+
+    def title_of(self, item_id: str) -> str:
+        it = self.catalog.get(item_id)
+        return it.title if it is not None else ""
+
+    def year_of(self, item_id: str) -> int | None:
+        r = self.catalog._row.get(item_id)  # noqa: SLF001
+        return None if r is None else self._years[r]
+
+    def alias_hits(self, text: str, toks: Sequence[lang.Tok] | None = None) -> list[tuple[int, int, str]]:
+        """Korean alias names inside `text` on token boundaries, longest first, not overlapping."""
+        return self._scan_aliases(text, toks)
 
     # -- scoring --
 
@@ -481,7 +452,7 @@ class TitleResolver:
             for _, _, i in process.extract(qk, self._ph_heads[head], scorer=fuzz.ratio, limit=40, score_cutoff=80):
                 hits.add(i)
         # Everyday Korean words sound like some English title ("엄마" ~ Emma): offer them as guesses, never matches.
-        cap = THRESHOLDS["phonetic"] - 0.01 if _looks_native(span) else 1.0
+        cap = THRESHOLDS["phonetic"] - 0.01 if looks_native(span) else 1.0
         for i in hits:
             ph, sk = self._ph[i], self._skel[i]
             sim = 0.5 * fuzz.ratio(qk, ph) + 0.5 * fuzz.ratio(qs, sk)
@@ -524,12 +495,17 @@ class TitleResolver:
         return (1 - w) * c.sim + w * float(self._pop[r]) + bonus
 
     def _decide(self, query, year, cands, pinned, missing, k) -> Resolution:
+        drift: dict[int, float] = {}
         if year is not None and cands:
             near = {r: c for r, c in cands.items() if self._years[r] is not None and abs(self._years[r] - year) <= 1}
             if near:
-                # An exact year outranks a one-off one (MovieLens releases drift by a year between datasets).
-                cands = {r: _Cand(c.sim if self._years[r] == year else c.sim - 0.02, c.via) for r, c in near.items()}
-        order = sorted(cands, key=lambda r: -self._rank(r, cands[r]))
+                cands = near
+                # An exact year outranks a one-off one (MovieLens releases drift by a year between datasets), but
+                # a one-off year is still a match.
+                drift = {r: 0.02 for r in near if self._years[r] != year}
+        else:
+            drift = {}
+        order = sorted(cands, key=lambda r: -(self._rank(r, cands[r]) - drift.get(r, 0.0)))
         good = [r for r in order if cands[r].sim >= THRESHOLDS[cands[r].via]]
         order = good + [r for r in order if r not in set(good)]  # a match outranks any popular guess
         if not good:
@@ -560,20 +536,20 @@ class TitleResolver:
         """Title candidates in a Korean phrase: the phrase cut before its first verb/ending, trailing particles and
         frame nouns dropped ("인터스텔라 같은 영화" → "인터스텔라"), then the whole phrase (titles with verbs:
         "악마를 보았다")."""
-        toks = _tokens(text)
-        kept: list[_Tok] = []
+        toks = lang.tokens(text)
+        kept: list[lang.Tok] = []
         for t in toks:
             if t.tag.startswith(_STOP_TAG_PREFIXES):
                 break
             kept.append(t)
         while kept and (kept[-1].tag.startswith(("J", "S")) and kept[-1].tag not in ("SL", "SN", "SH")
-                        or kept[-1].form in KO_STOP_NOUNS):
+                        or kept[-1].form in lang.KO_STOP_NOUNS):
             kept.pop()
         spans = []
         if kept:
             spans.append(text[kept[0].start:kept[-1].end])
         trimmed = text
-        while toks and (toks[-1].tag.startswith(("J", "E", "SF")) or toks[-1].form in KO_STOP_NOUNS):
+        while toks and (toks[-1].tag.startswith(("J", "E", "SF")) or toks[-1].form in lang.KO_STOP_NOUNS):
             trimmed = text[:toks[-1].start].rstrip()
             toks = toks[:-1]
         for s in (trimmed, text):
@@ -581,14 +557,13 @@ class TitleResolver:
                 spans.append(s)
         return spans
 
-    def _scan_aliases(self, text: str, toks: Sequence[_Tok] | None = None,
-                      require_cue: bool = False) -> list[tuple[int, int, str]]:
+    def _scan_aliases(self, text: str, toks: Sequence[lang.Tok] | None = None) -> list[tuple[int, int, str]]:
         """Alias names inside `text` on token boundaries (so 대부 is not found in 대부분), longest first and not
-        overlapping, as (start, end, alias key). With require_cue (free chat), everyday-word aliases need a cue."""
+        overlapping, as (start, end, alias key)."""
         keys = self._alias_keys + list(self._alias_missing)
         if not keys:
             return []
-        toks = _tokens(text) if toks is None else toks
+        toks = lang.tokens(text) if toks is None else toks
         starts = {t.start for t in toks}
         ends = {t.end for t in toks}
         pos = [i for i, ch in enumerate(text) if ch.isalnum()]
@@ -606,102 +581,8 @@ class TitleResolver:
         for s, e, key in hits:
             if any(s < ce and cs < e for cs, ce, _ in chosen):
                 continue
-            if require_cue and key in KO_COMMON_ALIASES and not _has_cue(e, toks):
-                continue
             chosen.append((s, e, key))
         return chosen
-
-    def _korean_mentions(self, message: str) -> list[tuple[int, int, Resolution]]:
-        toks = _tokens(message)
-        out: list[tuple[int, int, Resolution]] = []
-        for s, e, key in self._scan_aliases(message, toks, require_cue=True):
-            out.append((s, e, self.resolve(message[s:e])))
-        taken = [(s, e) for s, e, _ in out]
-        # Noun runs outside aliases: loanword titles the table lacks ("데드풀처럼 웃긴 영화").
-        run: list[_Tok] = []
-        for t in toks + [_Tok("", "END", len(message), len(message))]:
-            if t.tag in _NOUN_TAGS and t.form.lower() not in KO_STOP_NOUNS:
-                run.append(t)
-                continue
-            if run:
-                s, e = run[0].start, run[-1].end
-                text = message[s:e]
-                if has_hangul(text) and not any(s < te and ts < e for ts, te in taken):
-                    res = self.resolve(text)
-                    best = res.best
-                    if (res.status != "unknown" and best is not None and len(skeleton(phonetic_key(text))) >= 3
-                            and best.score >= 0.85):
-                        out.append((s, e, res))
-                run = []
-        return out
-
-    # -- English text --
-
-    def _english_mentions(self, message: str) -> list[tuple[int, int, Resolution]]:
-        words = [(m.group(0).rstrip(".:-"), m.start()) for m in _EN_WORD_RE.finditer(message)][:400]
-        if not words:
-            return []
-        keys = [title_key(w) for w, _ in words]
-        found: list[tuple[int, int, int, int]] = []  # (n, i, start, end)
-        for i in range(len(words)):
-            for n in range(min(8, len(words) - i), 0, -1):
-                toks = keys[i:i + n]
-                if not all(toks):
-                    continue
-                key = title_key(" ".join(toks))
-                if key not in self._exact:
-                    continue
-                start = words[i][1]
-                end = words[i + n - 1][1] + len(words[i + n - 1][0])
-                if self._plausible_en(message, words, i, n, start):
-                    found.append((n, i, start, end))
-                    break
-        found.sort(key=lambda f: (-f[0], f[1]))
-        out: list[tuple[int, int, Resolution]] = []
-        for n, i, s, e in found:
-            if any(s < oe and os_ < e for os_, oe, _ in out):
-                continue
-            out.append((s, e, self.resolve(message[s:e])))
-        # Typos after a cue ("something like interstelar"): fuzzy, with a stricter bar than for a bare title.
-        for m in re.finditer(r"\b(?:movies?|films?|something|anything)?\s*like\s+|\b(?:loved|liked|enjoyed|watched|saw)\s+",
-                             message, re.IGNORECASE):
-            tail = re.split(r"[,.;!?\"]|\s(?:and|or|but|with|because|since|though|that|which)\s", message[m.end():])[0]
-            words = tail.split()[:6]
-            s = m.end() + (len(message[m.end():]) - len(message[m.end():].lstrip()))
-            # Longest prefix first: "interstelar please" is not a title, "interstelar" is.
-            for n in range(len(words), 0, -1):
-                part = " ".join(words[:n])
-                e = s + len(part)
-                if len(part) < 4 or not re.search(r"[A-Za-z]", part) or all(title_key(w) in EN_COMMON for w in words[:n]):
-                    continue
-                if any(s < oe and os_ < e for os_, oe, _ in out):
-                    break
-                res = self.resolve(part)
-                if res.status != "unknown" and res.best is not None and res.best.score >= 0.88:
-                    out.append((s, e, res))
-                    break
-        return out
-
-    @staticmethod
-    def _plausible_en(message: str, words, i: int, n: int, start: int) -> bool:
-        span_words = [w for w, _ in words[i:i + n]]
-        common = [title_key(w) in EN_COMMON for w in span_words]
-        capitalised = all(w[:1].isupper() or w[:1].isdigit() for w in span_words)
-        before = message[:start].rstrip()
-        sentence_start = not before or before[-1] in ".!?\n"
-        prev = title_key(words[i - 1][0]) if i > 0 else ""
-        after_cue = bool(_EN_CUE_RE.search(message[:start])) or (prev in ("the", "a", "an") and i > 1 and bool(
-            _EN_CUE_RE.search(message[:words[i - 1][1]])))
-        after_joiner = prev in _EN_JOINERS or before.endswith(",")
-        if n >= 2:
-            if not all(common):
-                return True
-            return capitalised and not sentence_start
-        word = span_words[0]
-        if not common[0]:
-            return len(word) >= 5 or (capitalised and not sentence_start) or after_cue or after_joiner
-        return (capitalised and not sentence_start and len(word) >= 2 and word != "I") or (
-            after_cue and capitalised)
 
 
 # --- small helpers -----------------------------------------------------------------------------------------------
@@ -740,21 +621,3 @@ def _split_year(query: str) -> tuple[int | None, str]:
     if not m or not m.group("rest").strip(" ,(-"):
         return None, query
     return int(m.group("year")), m.group("rest").strip(" ,(-")
-
-
-_COMMON_WORD_LOGPROB = -10.5  # kiwi's unigram log-probability above which a noun is an everyday word
-
-
-def _looks_native(span: str) -> bool:
-    """True when kiwi reads the span as everyday Korean nouns (and particles), not a name or a transcription:
-    "바다 여행", "엄마" yes; "인셉션", "토이 스토리", "겟 아웃" no."""
-    toks = _tokens(span)
-    nouns = [t for t in toks if t.tag.startswith(("N", "S"))]
-    if not nouns:
-        return False
-    return all(t.tag in ("NNG", "NP", "NNB") and t.score > _COMMON_WORD_LOGPROB for t in nouns)
-
-
-def _has_cue(end: int, toks: Sequence[_Tok]) -> bool:
-    """A comparison or list particle right after a name ("괴물 같은", "대부랑"): it is being used as a title."""
-    return any(t.form.startswith(_KO_CUES) for t in [t for t in toks if t.start >= end][:2])

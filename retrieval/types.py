@@ -44,6 +44,8 @@ class Item:
     tags: tuple[str, ...] = ()
     avg_rating: float | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    countries: tuple[str, ...] = ()  # ISO 3166 codes of the production countries, where the data says
+    original_language: str = ""  # ISO 639-1 code ("ko", "en"), where the data says
 
     @property
     def label(self) -> str:

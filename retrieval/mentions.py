@@ -1,0 +1,460 @@
+"""Title mentions inside a chat message, accepted only on evidence (precision first).
+
+A wrongly accepted title is worse than a missed one: it becomes a "like" that shapes every later turn. So a span of
+the message is a title only when something says so, and every candidate is logged with the decision and its reason
+(`MentionScan.decisions`), so thresholds can be tuned from data:
+
+- `Title (Year)`: the strongest evidence. The longest run of words before the year that names a catalog title of
+  that year (±1) is the mention; when none does, the whole run is one unknown title ("Avengers: Infinity War
+  (2018)" is reported as not in the catalog, never split into *Infinity* and *The War*).
+- quotes: a quoted span is resolved as a whole.
+- Korean: alias names (the packaged table) on token boundaries; everyday-word aliases need a cue after them
+  ("괴물 같은"); loanword noun runs by sound, when they are not everyday Korean words.
+- English: an exact full title, when its words are not everyday words, or when capitalisation, a cue ("like X",
+  "loved X", "seen X") or a following verdict ("X was great") says it is a title. Single everyday words ("No",
+  "Whatever", "Seconds") are titles only with a cue and a capital letter.
+- typos after a cue ("something like interstelar"): a close fuzzy match of a word that is not everyday English.
+
+Spans the caller has already claimed (genre, country, people, period and reference words: "판타지", "한국", "the
+second one") are never titles, except inside quotes, before a year, or as part of a longer capitalised title.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from rapidfuzz import fuzz
+
+from . import lang
+from .hangul import phonetic_key, skeleton
+from .titles import title_key
+
+if TYPE_CHECKING:  # the finder works on any resolver with this interface
+    from .title_resolver import Mention, Resolution, TitleResolver
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&.:!-]*")
+_YEAR_PAREN = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
+_QUOTE = re.compile(r"\"([^\"]{2,80})\"|“([^”]{2,80})”|‘([^’]{2,80})’|「([^」]{1,80})」|『([^』]{1,80})』"
+                    r"|(?<![A-Za-z])'([^']{2,80})'(?![A-Za-z])")
+# Lower-case words that may sit inside a capitalised title ("Lord of the Rings", "Fear and Loathing in Las Vegas").
+_JOINERS = frozenset("of the a an and in on at to for with from vs vs. de la le du des or by into over under is".split())
+_SENTENCE_END = re.compile(r"(?:^|[.!?\n]|[:;]\s)\s*[\"'“(]?\s*$")
+_COMMON_CUE_ZIPF = 4.6  # an everyday word after a cue ("I loved Frozen") still counts below this frequency
+_VERY_COMMON_ZIPF = 4.5  # lower-case multi-word titles need one word rarer than this ("toy story", not "first date")
+_FUZZY_MIN = 0.9
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One candidate span and what was decided about it."""
+
+    text: str
+    start: int
+    end: int
+    accepted: bool
+    reason: str
+    item_id: str | None = None
+
+
+@dataclass
+class MentionScan:
+    mentions: list["Mention"] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+    def log(self) -> None:
+        for d in self.decisions:
+            log.debug("title %s %r [%d:%d] %s%s", "ACCEPT" if d.accepted else "reject", d.text, d.start, d.end,
+                      d.reason, f" → {d.item_id}" if d.item_id else "")
+
+
+@dataclass(frozen=True)
+class _Word:
+    text: str
+    start: int
+    end: int
+
+    @property
+    def cap(self) -> bool:
+        return self.text[:1].isupper() or self.text[:1].isdigit()
+
+
+class MentionFinder:
+    def __init__(self, resolver: "TitleResolver"):
+        self.r = resolver
+
+    # ---------------------------------------------------------------------------------------------------- main
+    def find(self, message: str, claimed: Sequence[tuple[int, int]] = ()) -> MentionScan:
+        from .title_resolver import Mention
+
+        message = message[:MAX_MESSAGE_CHARS]
+        scan = MentionScan()
+        taken: list[tuple[int, int]] = []
+        claimed = list(claimed)
+
+        def accept(s: int, e: int, res: "Resolution", reason: str, extra_claim: tuple[int, int] | None = None):
+            taken.append(extra_claim or (s, e))
+            scan.mentions.append(Mention(message[s:e], res, s, e, evidence=reason))
+            scan.decisions.append(Decision(message[s:e], s, e, True, reason, res.best.item_id if res.best and
+                                           res.status == "matched" else None))
+
+        def reject(s: int, e: int, reason: str, item_id: str | None = None):
+            scan.decisions.append(Decision(message[s:e], s, e, False, reason, item_id))
+
+        for s, e, res, reason, span in self._year_anchored(message):
+            if not lang.overlaps((s, e), taken):
+                accept(s, e, res, reason, span)
+        for s, e, res in self._quoted(message):
+            if lang.overlaps((s, e), taken):
+                continue
+            if res.status == "unknown" and not res.not_in_catalog and not res.matches:
+                reject(s, e, "quoted, resolves to nothing")
+                continue
+            accept(s, e, res, "quoted")
+        blocked = taken + claimed
+        if lang.has_hangul(message):
+            for s, e, res, reason, ok in self._korean(message, blocked):
+                if ok and not lang.overlaps((s, e), taken):
+                    accept(s, e, res, reason)
+                else:
+                    reject(s, e, reason, res.best.item_id if res.best else None)
+        for s, e, res, reason, ok in self._english(message, taken, claimed):
+            if ok and not lang.overlaps((s, e), taken):
+                accept(s, e, res, reason)
+            else:
+                reject(s, e, reason, res.best.item_id if res is not None and res.best else None)
+        for s, e, res, reason in self._after_cue(message, taken + claimed):
+            accept(s, e, res, reason)
+        scan.mentions.sort(key=lambda m: m.start)
+        scan.log()
+        return scan
+
+    # ---------------------------------------------------------------------------------------------------- years
+    def _year_anchored(self, message: str):
+        """`Title (Year)`: the longest word run before the year that names a title of that year."""
+        prev_end = 0
+        for m in _YEAR_PAREN.finditer(message):
+            year = int(m.group(1))
+            left = message[prev_end:m.start()]
+            cut = max(left.rfind(ch) for ch in "\n!?;") + 1
+            dot = [d.end() for d in re.finditer(r"(?<![A-Z])(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|vs))(?<!\bMrs)\.\s+(?=[A-Z])",
+                                                left)]
+            cut = max([cut] + dot)
+            words = [_Word(w.group(0).rstrip(".,:;!-"), prev_end + w.start(), prev_end + w.start()
+                           + len(w.group(0).rstrip(".,:;!-"))) for w in _WORD.finditer(left, cut)]
+            words = [w for w in words if w.text][-12:]
+            prev_end = m.end()
+            if not words:
+                continue
+            found = None
+            for k in range(len(words), 0, -1):
+                span = words[-k:]
+                text = message[span[0].start:span[-1].end]
+                rows = self._exact_rows(text)
+                near = [r for r in rows if self.r.year_of_row(r) is not None and abs(self.r.year_of_row(r) - year) <= 1]
+                if near:
+                    found = (span[0].start, text)
+                    break
+            if found is None:
+                # A short name of a subtitled film of that year ("Jumanji (2017)" → Jumanji: Welcome to the Jungle).
+                for k in range(len(words), 0, -1):
+                    text = message[words[-k].start:words[-1].end]
+                    rows = self.r.prefix_rows(title_key(text), year)
+                    if len(rows) == 1 and words[-k].cap and (k > 1 or not lang.is_common_english(text)):
+                        yield (words[-k].start, m.end(), self.r.resolution_for_row(f"{text} ({year})", rows[0], year),
+                               "short name of a subtitled title of that year", (words[-k].start, m.end()))
+                        found = ()
+                        break
+            if found == ():
+                continue
+            if found is None:
+                # No exact title: a close spelling of the capitalised run (ReDial writes "Avengers: Infinity War").
+                run = _cap_run(words)
+                for k in range(len(run), 0, -1):
+                    text = message[run[-k].start:run[-1].end]
+                    if len(text) < 3:
+                        continue
+                    res = self.r.resolve(f"{text} ({year})")
+                    b = res.best
+                    # A whole-title spelling match, not a partial one ("High" is not High Fidelity).
+                    if (res.status == "matched" and b is not None and b.score >= _FUZZY_MIN
+                            and fuzz.ratio(title_key(text), title_key(self.r.title_of(b.item_id))) >= 88
+                            and self.r.year_of(b.item_id) is not None and abs(self.r.year_of(b.item_id) - year) <= 1):
+                        found = (run[-k].start, text)
+                        break
+            if found is not None:
+                s, text = found
+                res = self.r.resolve(f"{text} ({year})")
+                yield s, m.end(), res, "title with its year", (s, m.end())
+            else:
+                run = _cap_run(words)
+                if not run:
+                    continue  # "movies from my birth year (1984)": a year, no title
+                s = run[0].start
+                text = message[s:run[-1].end]
+                from .title_resolver import Resolution
+
+                res = Resolution(f"{text} ({year})", "unknown", (), year, (f"{text} ({year})",))
+                yield s, m.end(), res, "title with a year that is not in the catalog", (s, m.end())
+
+    def _exact_rows(self, text: str) -> list[int]:
+        key = title_key(text)
+        return self.r.exact_rows(key)
+
+    # ---------------------------------------------------------------------------------------------------- quotes
+    def _quoted(self, message: str):
+        for m in _QUOTE.finditer(message):
+            g = next(i for i in range(1, 7) if m.group(i) is not None)
+            text = m.group(g).strip()
+            if not text:
+                continue
+            yield m.start(g), m.end(g), self.r.resolve(text)
+
+    # ---------------------------------------------------------------------------------------------------- Korean
+    def _korean(self, message: str, blocked: list[tuple[int, int]]):
+        toks = lang.tokens(message)
+        alias_spans: list[tuple[int, int]] = []
+        for s, e, key in self.r.alias_hits(message, toks):
+            res = self.r.resolve(message[s:e])
+            inside = [(cs, ce) for cs, ce in blocked if s < ce and cs < e]
+            cue = _ko_cue_after(e, toks) or _quoted_at(message, s, e)
+            if inside:
+                covered = sum(min(e, ce) - max(s, cs) for cs, ce in inside)
+                if covered >= e - s - 1 and not cue:
+                    yield s, e, res, "alias made of request words (genre/country/…) without a cue", False
+                    continue
+            if key in lang.KO_COMMON_ALIASES and not cue:
+                yield s, e, res, "everyday-word alias without a cue", False
+                continue
+            alias_spans.append((s, e))
+            reason = "Korean alias, not in the catalog" if res.not_in_catalog and res.status == "unknown" \
+                else "Korean alias"
+            yield s, e, res, reason, True
+        # Loanword titles the table lacks ("데드풀처럼 웃긴 영화"): noun runs, split at request words.
+        run: list[lang.Tok] = []
+        stop = blocked + alias_spans
+        for t in toks + [lang.Tok("", "END", len(message), len(message))]:
+            if (t.tag in _NOUN_TAGS and t.form.lower() not in lang.KO_STOP_NOUNS and not _JAMO_ONLY.fullmatch(t.form)
+                    and not lang.overlaps((t.start, t.end), stop)):
+                run.append(t)
+                continue
+            if run:
+                s, e = run[0].start, run[-1].end
+                text = message[s:e]
+                run = []
+                if not lang.has_hangul(text):
+                    continue
+                res = self.r.resolve(text)
+                best = res.best
+                if res.status == "unknown" or best is None:
+                    continue
+                if len(skeleton(phonetic_key(text))) < 3:
+                    yield s, e, res, "Korean noun run too short to sound like a title", False
+                elif best.score < 0.85:
+                    yield s, e, res, f"Korean noun run sounds only loosely like a title ({best.score:.2f})", False
+                elif looks_native(text):
+                    yield s, e, res, "everyday Korean word(s), not a transcription", False
+                else:
+                    yield s, e, res, f"Korean loanword title by sound ({best.score:.2f})", True
+
+    # ---------------------------------------------------------------------------------------------------- English
+    def _english(self, message: str, taken: list[tuple[int, int]], claimed: list[tuple[int, int]]):
+        words = [_Word(m.group(0).rstrip(".:!-"), m.start(), m.start() + len(m.group(0).rstrip(".:!-")))
+                 for m in _WORD.finditer(message)][:400]
+        words = [w for w in words if w.text]
+        if not words:
+            return
+        lower_msg = not any(ch.isupper() for ch in message)
+        keys = [title_key(w.text) for w in words]
+        found: list[tuple[int, int]] = []  # (i, n) accepted or rejected, longest first per start
+        for i in range(len(words)):
+            for n in range(min(8, len(words) - i), 0, -1):
+                if not all(keys[i:i + n]):
+                    continue
+                s, e = words[i].start, words[i + n - 1].end
+                rows = self.r.exact_rows(title_key(message[s:e]))
+                if not rows:
+                    continue
+                if lang.overlaps((s, e), taken):
+                    break
+                ok, reason = self._plausible(message, words, i, n, claimed, lower_msg)
+                res = self.r.resolve(message[s:e])
+                yield s, e, res, reason, ok
+                if ok:
+                    taken.append((s, e))
+                    break
+                # A rejected long span may hide a real shorter title ("the movie Heat" → "Heat"): keep trying.
+
+    def _plausible(self, message: str, words: Sequence[_Word], i: int, n: int, claimed, lower_msg: bool
+                   ) -> tuple[bool, str]:
+        span = words[i:i + n]
+        s, e = span[0].start, span[-1].end
+        content = [w for w in span if w.text.lower() not in _JOINERS] or list(span)
+        sent_start = bool(_SENTENCE_END.search(message[:s]))
+        before = message[:s]
+        cue = _cue_before(before) or _cue_after(message[e:])
+        cap_inside = any(w.cap for w in content[1:]) or (span[0].cap and not sent_start)
+        title_case = span[0].cap and all(w.cap for w in content)
+        if lang.overlaps((s, e), claimed):
+            own = [w for w in content if not lang.overlaps((w.start, w.end), claimed)]
+            if n >= 2 and title_case and cap_inside and own and not lower_msg:
+                return True, "capitalised title around a request word"
+            listed = bool(re.search(r"(?:,|\band|\bor|&)\s*$", before)) and _cue_in_sentence(before)
+            if n == 1 and span[0].cap and not sent_start and not lower_msg and (cue or listed):
+                return True, "capitalised title among titles, though also a request word"
+            return False, "request word (genre/country/person/reference), not a title"
+        if n >= 2:
+            if title_case and cap_inside:
+                return True, "capitalised multi-word title"
+            rare = [w for w in content if lang.english_zipf(w.text) < _VERY_COMMON_ZIPF
+                    and w.text.lower() not in lang.EN_STOP]
+            if rare and len(content) >= 2:
+                return True, "multi-word title with an uncommon word"
+            if cue and (lower_msg or title_case) and any(w.text.lower() not in lang.EN_STOP for w in content):
+                return True, "multi-word title after a cue"
+            return False, "everyday phrase"
+        w = span[0]
+        low = w.text.lower()
+        if low in lang.EN_STOP or w.text.isdigit():
+            return False, "function word or bare number"
+        run = _run_around(words, i, message)
+        if len(run) > 1 and not lower_msg:
+            return False, "part of a longer capitalised name that is not this title"
+        zipf = lang.english_zipf(w.text)
+        common = lang.is_common_english(w.text)
+        if not common:
+            if w.cap and (not sent_start or zipf < 3.0 or cue):
+                return True, "uncommon capitalised word"
+            if cue:
+                return True, "uncommon word after a cue"
+            if zipf < 3.0:
+                return True, "rare word"
+            return False, "uncommon word without capital or cue"
+        if cue and (w.cap or lower_msg) and zipf < _COMMON_CUE_ZIPF:
+            return True, "everyday word after a cue, written as a title"
+        if w.cap and not sent_start and cue:
+            return True, "capitalised everyday word after a cue"
+        return False, f"everyday word (zipf {zipf:.1f})"
+
+    def _after_cue(self, message: str, blocked: list[tuple[int, int]]):
+        """Typos after a cue ("something like interstelar"): a close fuzzy match, never for everyday words."""
+        for m in _CUE_RX.finditer(message):
+            rest = message[m.end():]
+            tail = re.split(r"[,.;!?\"(]|\s(?:and|or|but|with|because|since|though|that|which|please|for|from|"
+                            r"to|in|on|at)\s", rest)[0]
+            words = tail.split()[:6]
+            if not words:
+                continue
+            s = m.end() + (len(rest) - len(rest.lstrip()))
+            for n in range(len(words), 0, -1):
+                part = " ".join(words[:n])
+                e = s + len(part)
+                if lang.overlaps((s, e), blocked):
+                    break
+                if len(part) < 4 or not re.search(r"[A-Za-z]", part):
+                    continue
+                if all(lang.is_common_english(w) for w in words[:n]):
+                    continue
+                res = self.r.resolve(part)
+                if res.status != "unknown" and res.best is not None and res.best.score >= _FUZZY_MIN:
+                    yield s, e, res, f"close spelling after a cue ({res.best.score:.2f})"
+                    blocked.append((s, e))
+                    break
+
+
+_NOUN_TAGS = {"NNP", "NNG", "SL", "SN", "NR", "SH", "XPN", "XSN"}
+_JAMO_ONLY = re.compile(r"[\u1100-\u11ff\u3130-\u318f]+")  # "ㅋㅋㅋ", "ㅎㅎ": laughter, never a title
+_CUE_RX = re.compile(r"\b(?:movies?|films?|something|anything)?\s*like\s+|\b(?:loved|liked|enjoyed|watched|saw|"
+                     r"seen|love|adore)\s+(?:the\s+movie\s+|the\s+film\s+)?", re.I)
+_CUE_BEFORE = re.compile(
+    r"(?:\b(?:like|liked|love|loved|enjoyed|enjoy|adore|adored|watched|watch|saw|seen|see|similar\s+to|than|"
+    r"as\s+good\s+as|such\s+as|reminds?\s+me\s+of|fan\s+of|favou?rite\s+(?:is|was)|hated?|disliked?|about|of|"
+    r"called|titled|named|except|not|besides|including|and|or|vs\.?|versus)\s+(?:the\s+movie\s+|the\s+film\s+)?)$",
+    re.I)
+_CUE_AFTER = re.compile(r"^\s*(?:\(\d{4}\)\s*)?(?:was|is|were)\s+(?:\w+\s+){0,2}?(?:great|amazing|awesome|good|"
+                        r"fantastic|excellent|brilliant|boring|terrible|awful|bad|overrated|one of my|my favou?rite)",
+                        re.I)
+
+
+def _cue_in_sentence(text: str) -> bool:
+    """A title cue earlier in the same sentence ("I loved Heat, Alien and …")."""
+    sentence = re.split(r"[.!?\n]", text)[-1]
+    return bool(_CUE_RX.search(sentence))
+
+
+def _cue_before(text: str) -> bool:
+    return bool(_CUE_BEFORE.search(text[-60:]))
+
+
+def _cue_after(text: str) -> bool:
+    return bool(_CUE_AFTER.match(text[:60]))
+
+
+def _cap_run(words: Sequence[_Word]) -> list[_Word]:
+    """The capitalised run that ends the word list (joiners allowed inside): the title part before a year."""
+    run: list[_Word] = []
+    for w in reversed(words):
+        if w.cap:
+            run.insert(0, w)
+        elif w.text.lower() in _JOINERS and run:
+            run.insert(0, w)
+        else:
+            break
+    while run and not run[0].cap:
+        run.pop(0)
+    return run
+
+
+def _run_around(words: Sequence[_Word], i: int, message: str = "") -> list[_Word]:
+    """The capitalised run (joiners allowed inside, sentence-initial words too) that contains word i; a comma or
+    other punctuation between two words ends it ("Heat, Alien and The Matrix" are three names)."""
+    if not words[i].cap:
+        return [words[i]]
+
+    def joined(a: _Word, b: _Word) -> bool:
+        return not message or message[a.end:b.start].strip(" ") in ("", ":", "-", "&")
+
+    lo = i
+    while lo > 0 and (words[lo - 1].cap or (words[lo - 1].text.lower() in _JOINERS and lo - 2 >= 0
+                                             and words[lo - 2].cap)) and joined(words[lo - 1], words[lo]):
+        lo -= 1
+    hi = i
+    while hi + 1 < len(words) and (words[hi + 1].cap or (words[hi + 1].text.lower() in _JOINERS and hi + 2 < len(words)
+                                                         and words[hi + 2].cap)) \
+            and joined(words[hi], words[hi + 1]):
+        hi += 1
+    run = list(words[lo:hi + 1])
+    # "I" and a sentence-initial capital are not part of a name ("I loved Alien" → run is "Alien").
+    return [w for w in run if w.text not in ("I", "I'm", "I've", "I'd")] or [words[i]]
+
+
+def _quoted_at(message: str, s: int, e: int) -> bool:
+    return s > 0 and e < len(message) and message[s - 1] in "\"'“‘「『" and message[e] in "\"'”’」』"
+
+
+def _ko_cue_after(end: int, toks: Sequence[lang.Tok]) -> bool:
+    """A comparison or list particle right after a name ("괴물 같은", "대부랑"): it is being used as a title."""
+    after = [t for t in toks if t.start >= end][:2]
+    return any(t.form.startswith(lang.KO_TITLE_CUES) for t in after) or any(
+        t.form in ("좋아하", "재밌", "보", "봤") for t in after[:1])
+
+
+_COMMON_WORD_LOGPROB = -12.5  # kiwi's log-probability above which a common noun (NNG) is an everyday word
+
+
+def looks_native(span: str) -> bool:
+    """True when kiwi reads the span as everyday Korean nouns (and particles), not a name or a transcription:
+    "바다 여행", "엄마" yes; "인셉션", "토이 스토리", "겟 아웃" no."""
+    toks = lang.tokens(span)
+    nouns = [t for t in toks if t.tag.startswith(("N", "S"))]
+    if not nouns:
+        return False
+    return all(t.tag in ("NNG", "NP", "NNB") and t.score > _COMMON_WORD_LOGPROB for t in nouns)
+
+
+def mention_spans(mentions: Iterable["Mention"]) -> list[tuple[int, int]]:
+    return [(m.start, m.end) for m in mentions]
