@@ -473,7 +473,7 @@ def make_rating_model(name: str, scale: tuple[float, float] = (1.0, 5.0), **para
 
 @dataclass(frozen=True)
 class LinearBlend:
-    """rating ≈ b + Σ w_m · pred_m over component models, least squares on validation predictions.
+    """rating ≈ b + Σ w_m · pred_m over component models, non-negative least squares on validation predictions.
 
     Guard: the blend is kept only if its K-fold cross-validated RMSE on the validation ratings beats every single
     component's; otherwise it degenerates to the best component (weight 1, intercept 0). So on the data it was
@@ -498,10 +498,14 @@ class LinearBlend:
             raise RatingModelError(f"blend needs one prediction per truth value and at least {2 * folds} ratings")
 
         def solve(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-            a = np.column_stack([np.ones(len(xs)), xs])
-            reg = ridge * len(xs) * np.eye(a.shape[1])
-            reg[0, 0] = 0.0  # the intercept is not shrunk
-            return np.linalg.solve(a.T @ a + reg, a.T @ ys)
+            # Non-negative weights on centred data (the intercept is free and unshrunk): correlated components
+            # otherwise get large opposite-signed weights that fit validation noise.
+            from scipy.optimize import nnls
+
+            mx, my = xs.mean(axis=0), ys.mean()
+            a = np.vstack([xs - mx, np.sqrt(ridge * len(xs)) * np.eye(xs.shape[1])])
+            w, _ = nnls(a, np.r_[ys - my, np.zeros(xs.shape[1])])
+            return np.r_[my - mx @ w, w]
 
         fold = np.random.default_rng(seed).permutation(len(truth)) % folds
         cv = np.empty(len(truth))
