@@ -9,6 +9,8 @@ SUBCOMMANDS = {
     "tune": ("chatrec.eval.tune", "tune ALS on a validation split carved from training data"),
     "lmrecsys": ("chatrec.eval.lmrecsys", "LMRecSys zero-shot title scoring on ML-1M"),
     "dialogue": ("chatrec.eval.dialogue", "scripted KO/EN dialogues and simulated users"),
+    "ratings": ("chatrec.eval.ratings", "rating prediction (RMSE/MAE): classical models, the LM path, a blend"),
+    "journeys": ("chatrec.eval.journeys", "interest journeys: accuracy, diversity and coverage"),
 }
 
 
