@@ -30,7 +30,7 @@ from retrieval.embeddings import make_embedder
 from retrieval.types import Catalog, Scored
 
 from ..journeys import JourneyConfig, journeys, precomputed_embedder, recommend_across_journeys
-from .metrics import evaluate_ranking, mean_std
+from .metrics import evaluate_ranking, hit_matrix, mean_std
 from .offline import DEFAULT_ALS, TUNED_ALS, GeneratorSpec, rank
 from .protocols import LIKED, Split, chatrec_split, loo_split
 from .report import Report, markdown_table
@@ -98,13 +98,14 @@ class RunResult:
 
 
 def liked_rows(split: Split) -> list[np.ndarray]:
-    """Per evaluated user: training items rated ≥ LIKED (all training items if none is)."""
+    """Per evaluated user: training items rated ≥ LIKED (all training items if none is), oldest first."""
     tr = split.train
     out = []
     for u in split.users:
-        mine = tr.user == u
-        liked = tr.item[mine & (tr.rating >= LIKED)]
-        out.append(liked if len(liked) else tr.item[mine])
+        mine = np.flatnonzero(tr.user == u)
+        mine = mine[np.argsort(tr.timestamp[mine], kind="stable")]
+        liked = mine[tr.rating[mine] >= LIKED]
+        out.append(tr.item[liked if len(liked) else mine])
     return out
 
 
@@ -121,7 +122,8 @@ def evaluate_split(protocol: str, split: Split, seed: int, als_setup, vecs: np.n
     ks = (k,)
     results = []
     base = top[:, :k]
-    results.append(RunResult(protocol, seed, "als", _metrics(base, split, ks, vecs, catalog), 1.0))
+    base_hits = hit_matrix(base, split.truth, k).any(axis=1)
+    results.append(RunResult(protocol, seed, "als", _metrics(base, split, ks, vecs, catalog, base_hits), 1.0))
     if js_per_user is None:
         js_per_user = [journeys(catalog.ids_of(rows), catalog, embed=embed, config=cfg)
                        for rows in tqdm(liked, desc=f"journeys ({protocol}, seed {seed})", unit="user",
@@ -135,13 +137,17 @@ def evaluate_split(protocol: str, split: Split, seed: int, als_setup, vecs: np.n
             picks = recommend_across_journeys(Scored(catalog.ids_of(cand), -np.arange(len(cand), dtype=np.float32)),
                                               js, catalog, k, embed=embed, depth=depth, config=cfg)
             lists[n, : len(picks)] = catalog.rows([p.item_id for p in picks])
-        results.append(RunResult(protocol, seed, f"journeys@{depth}", _metrics(lists, split, ks, vecs, catalog),
+        results.append(RunResult(protocol, seed, f"journeys@{depth}",
+                                 _metrics(lists, split, ks, vecs, catalog, base_hits),
                                  float(np.mean([len(js) for js in js_per_user]))))
     return results, js_per_user
 
 
-def _metrics(lists: np.ndarray, split: Split, ks, vecs, catalog) -> dict:
+def _metrics(lists: np.ndarray, split: Split, ks, vecs, catalog, base_hits: np.ndarray) -> dict:
     m = evaluate_ranking(lists, split.truth, ks)
+    hits = hit_matrix(lists, split.truth, ks[0]).any(axis=1)
+    m["gained"] = int((hits & ~base_hits).sum())  # users with a hit that ALS alone missed
+    m["lost"] = int((base_hits & ~hits).sum())
     m["ILD"] = intra_list_diversity(lists, vecs)
     m["ILD-genre"] = genre_diversity(lists, catalog)
     m["coverage"] = coverage(lists, len(catalog))
@@ -161,6 +167,7 @@ def summarise(results: Sequence[RunResult], protocol: str) -> list[list]:
             m, s = mean_std([r.metrics[c] for r in rs])
             rel = "" if v == "als" else f" ({(m - base[c]) / base[c]:+.1%})"
             row.append(f"{m:.4f} ± {s:.4f}{rel}")
+        row.append(f"+{np.mean([r.metrics['gained'] for r in rs]):.1f} / −{np.mean([r.metrics['lost'] for r in rs]):.1f}")
         row.append(f"{np.mean([r.n_journeys for r in rs]):.2f}")
         rows.append(row)
     return rows
@@ -223,7 +230,7 @@ def _parse(argv):
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--protocol", default="chatrec,loo", help="chatrec, loo or both (comma-separated)")
     p.add_argument("--seeds", type=int, default=3, help="chatrec: user samples; loo: ALS initialisations")
-    p.add_argument("--depths", default="1.2,1.4,1.6,2",
+    p.add_argument("--depths", default="1.1,1.2,1.4,1.6,2",
                    help="candidate depths as multiples of k (ALS alone is depth 1)")
     p.add_argument("--loo-users", type=int, default=0, help="evaluate a seeded sample of loo users (0 = all)")
     p.add_argument("--data-dir", type=Path, default=None)
@@ -284,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                     report.add("## Named journeys of real users\n\n" + "\n\n".join(ex))
                     print("\n\n".join(ex))
                     shown = True
-        cols = ["variant", *ACCURACY[protocol], "ILD (embedding)", "ILD (genres)", "coverage", "journeys/user"]
+        cols = ["variant", *ACCURACY[protocol], "ILD (embedding)", "ILD (genres)", "coverage",
+                "users hit: gained / lost vs ALS", "journeys/user"]
         tab = markdown_table(cols, summarise(results, protocol))
         chosen = choose_depth(results, protocol)
         verdict = (f"deepest variant within the {MAX_DROP:.0%} accuracy allowance: **{chosen}**" if chosen else
