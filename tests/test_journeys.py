@@ -145,3 +145,15 @@ def test_real_users_get_one_to_four_journeys_named_from_their_items(ml100k):
             genres = {v for k, v in j.facets if k == "genre"}
             share = np.mean([bool(genres & set(ml100k.catalog[i].genres)) for i in j.item_ids]) if genres else 1
             assert share >= 0.5  # a named genre is held by most of the journey's titles
+
+
+def test_diversity_and_coverage_metrics():
+    from chatrec.eval.journeys import coverage, genre_diversity, intra_list_diversity
+
+    vecs = np.eye(4)
+    assert intra_list_diversity([[0, 1, 2]], vecs) == pytest.approx(1.0)
+    assert intra_list_diversity([[0, 0]], vecs) == pytest.approx(0.0)
+    assert intra_list_diversity([[0, 1], [2, -1]], vecs) == pytest.approx(1.0)  # -1 padding and 1-item lists skip
+    assert coverage([[0, 1], [1, -1]], 10) == pytest.approx(0.2)
+    cat = Catalog([Item("a", "A", genres=("X",)), Item("b", "B", genres=("X", "Y")), Item("c", "C", genres=("Z",))])
+    assert genre_diversity([[0, 1, 2]], cat) == pytest.approx((0.5 + 1 + 1) / 3)

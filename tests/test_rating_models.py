@@ -196,3 +196,48 @@ def test_lm_rating_distribution_equals_a_plain_forward_pass(lm_scorer):
     twice = LMRatings(np.vstack([out.probs, out.probs]), np.vstack([out.calibrated, out.calibrated]))
     pred = LMCalibrator.fit(twice, np.array([4.0, 3.0, 4.5, 2.5])).predict(out)
     assert pred.shape == (2,) and np.all((pred >= 1) & (pred <= 5))
+
+
+# --- the evaluation harness's own arithmetic --------------------------------------------------------------------
+
+def test_rating_splits_are_disjoint_seeded_and_per_user(ratings):
+    from chatrec.eval.ratings import chatrec_rating_split, random_rating_split
+
+    sp = chatrec_rating_split(ratings, n_users=10, min_ratings=5, seed=3)
+    again = chatrec_rating_split(ratings, n_users=10, min_ratings=5, seed=3)
+    assert np.array_equal(sp.test.item, again.test.item) and np.array_equal(sp.test.user, again.test.user)
+    assert len(sp.train) + len(sp.test) == len(ratings) and len(sp.val_train) + len(sp.val) == len(sp.train)
+    assert len(np.unique(sp.test.user)) == 10 and set(np.unique(sp.val.user)) <= set(np.unique(sp.test.user))
+    pairs = lambda r: set(zip(r.user.tolist(), r.item.tolist()))  # noqa: E731
+    assert not pairs(sp.test) & pairs(sp.train) and not pairs(sp.val) & pairs(sp.val_train)
+    rnd = random_rating_split(ratings, seed=0)
+    assert abs(len(rnd.test) / len(ratings) - 0.2) < 0.05 and not pairs(rnd.test) & pairs(rnd.train)
+
+
+def test_scores_and_user_bootstrap_standard_errors():
+    from chatrec.eval.ratings import paired_delta, score
+
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(50), 10)
+    truth = rng.integers(1, 6, len(users)).astype(float)
+    pred = truth + rng.normal(scale=0.9, size=len(users))
+    s = score(pred, truth, users)
+    assert s.rmse == pytest.approx(rmse_mae(pred, truth)[0]) and s.mae == pytest.approx(rmse_mae(pred, truth)[1])
+    assert 0.02 < s.se_rmse < 0.2 and s.n == 500 and s.n_users == 50
+    assert paired_delta(pred, pred, truth, users) == (0.0, 0.0)
+    d, se = paired_delta(truth, pred, truth, users)
+    assert d == pytest.approx(-s.rmse) and se > 0
+
+
+@requires_data("ml-100k")
+def test_ratings_command_end_to_end(tmp_path, capsys):
+    from chatrec.eval.ratings import main
+    from tests.conftest import SHARED_DATA
+
+    rc = main(["--dataset", "ml-100k", "--models", "global_mean,baseline", "--seeds", "1", "--users", "30",
+               "--no-curve", "--data-dir", str(SHARED_DATA), "--cache-dir", str(tmp_path / "c"),
+               "--out", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "Baseline (μ + b_u + b_i)" in out and "Item-KNN (paper)" in out
+    assert (tmp_path / "r" / "report.md").is_file() and (tmp_path / "r" / "ml-100k-rmse-mae.png").is_file()
+    assert main(["--models", "svd+++"]) == 2
