@@ -267,7 +267,7 @@ def _name_facets(members: Sequence[Item], others: Sequence[Item], cfg: JourneyCo
     directors = [f for f in inside if f[0] == "director" and inside[f] * len(members) >= 2
                  and inside[f] >= min(cfg.share, 0.3)]
     facets += sorted(directors, key=lambda f: (-inside[f], f[1]))[:1]
-    keywords = [f for f in inside if f[0] == "keyword" and inside[f] * len(members) >= 2 and inside[f] >= 0.3
+    keywords = [f for f in inside if f[0] == "keyword" and inside[f] * len(members) >= 2 and inside[f] >= 0.4
                 and lift(f) > 0 and not re.search(r"\d", f[1]) and len(f[1]) <= 24]
     facets += sorted(keywords, key=lambda f: (-lift(f), -inside[f], f[1]))[:1]
     return tuple(facets)
@@ -297,7 +297,7 @@ def _compose(facets: Sequence[tuple[str, str]], lang: str) -> str:
     if dec:
         parts.append(dec)
     if keyword:
-        parts.append(keyword)
+        parts.append(keyword[:1].upper() + keyword[1:])  # keywords and tags come lower-case
     if genres:
         parts.append("/".join(genres))
     head = " ".join(parts)

@@ -40,7 +40,7 @@ def test_three_threads_become_three_named_journeys(catalog):
     by_first = {catalog[j.item_ids[0]].genres[0]: j for j in js}
     space, crime, ghibli = by_first["Sci-Fi"], by_first["Crime"], by_first["Animation"]
     assert set(space.item_ids) == {f"m:{i}" for i in range(5)}
-    assert space.name("en") == "2010s astronaut Sci-Fi/Adventure"
+    assert space.name("en") == "2010s Astronaut Sci-Fi/Adventure"
     assert space.name("ko") == "2010년대 SF·모험 ‘astronaut’"
     assert crime.name("en") == "1990s Crime/Thriller — Quentin Tarantino"  # 2 of 5: enough to name, not to split
     assert crime.name("ko") == "1990년대 범죄·스릴러 — Quentin Tarantino 감독"
