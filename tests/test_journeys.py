@@ -157,3 +157,20 @@ def test_diversity_and_coverage_metrics():
     assert coverage([[0, 1], [1, -1]], 10) == pytest.approx(0.2)
     cat = Catalog([Item("a", "A", genres=("X",)), Item("b", "B", genres=("X", "Y")), Item("c", "C", genres=("Z",))])
     assert genre_diversity([[0, 1, 2]], cat) == pytest.approx((0.5 + 1 + 1) / 3)
+
+
+def test_polish_with_a_real_llama_server_never_loses_the_facts(llama_server, catalog):
+    """SmolLM2-135M behind llama.cpp: whatever the tiny model writes, every name that survives states a fact."""
+    from chatrec.llm import OpenAICompatibleLLM
+
+    llm = OpenAICompatibleLLM(base_url=llama_server.base_url, api_key="", model="local", max_tokens=160,
+                              timeout_s=60, max_retries=1, structured_method="json_object")
+    js = journeys([f"m:{i}" for i in (0, 1, 2, 10, 11, 12, 13)], catalog)
+    out = polish_names(js, llm, catalog)
+    assert len(out) == len(js)
+    for before, after in zip(js, out):
+        assert after.item_ids == before.item_ids and after.rule_names == before.names
+        for lang in ("en", "ko"):
+            facts = [v.lower() for _, v in before.facets] + ["90s", "2010s", "1990년대", "2010년대", "sf", "범죄",
+                                                             "스릴러", "모험"]
+            assert after.name(lang) == before.name(lang) or any(f in after.name(lang).lower() for f in facts)
