@@ -218,9 +218,7 @@ def predict_many(model: RatingModel, catalog: Catalog, liked: Sequence[str], dis
             v = own[t.id][1]
             out.append(_own(t, v, float(a), known, n_known))
             continue
-        err = curve.at(n_known if known else 0)
-        if not known:
-            err = max(err, curve.at(0))
+        err = curve.at(n_known if known else 0)  # unrated item: only the user bias applies, so the widest error
         p = float(np.clip(p, 1.0, 5.0))
         conf = ("low" if n_known < config.medium_evidence or not known else
                 "medium" if n_known < config.high_evidence else "high")
