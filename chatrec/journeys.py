@@ -18,8 +18,8 @@ labelled) instead of letting the largest thread take all k; picks come only from
 (e.g. ALS top-N for the user), so it never adds an item the generator would not have offered.
 
 Wiring (for the engine/UI): after each turn `js = journeys(session.liked, catalog, embed=item_embedder(emb))`;
-show `j.name(lang)` in the taste panel; a picked journey steers the next turn through
-`steer_liked(js, index)` (its items become the liked seeds); without a pick, rank the turn's candidates with
+show `j.name(lang)` in the taste panel; a reply that picks one (`pick_journey(text, js)`, or a click) steers
+the next turn through `steer_liked(js, index)` (its items become the liked seeds); without a pick, rank the turn's candidates with
 `recommend_across_journeys` and show `pick.journey` on each card.
 """
 from __future__ import annotations
@@ -343,6 +343,42 @@ def journeys(item_ids: Sequence[str], catalog: Catalog, *, embed: Embed | None =
     return out
 
 
+_ORDINALS = (("first", "1st", "첫 번째", "첫번째", "첫째", "1번"), ("second", "2nd", "두 번째", "두번째", "둘째", "2번"),
+             ("third", "3rd", "세 번째", "세번째", "셋째", "3번"), ("fourth", "4th", "네 번째", "네번째", "넷째", "4번"))
+
+
+def _surface_forms(j: Journey) -> set[str]:
+    """Words a user may use to point at a journey: its facts in English and Korean, and its names."""
+    forms = {j.name("en").lower(), j.name("ko").lower()}
+    for kind, v in j.facets:
+        if kind == "genre":
+            forms |= {v.lower(), prompts.genre_name(v, "ko").lower()}
+        elif kind == "decade":
+            forms |= {v, v[2:], f"{v[:-1]}년대", f"{v[2:-1]}년대"}
+        elif kind == "director":
+            forms |= {v.lower(), v.split()[-1].lower()}
+        elif kind in ("keyword", "title"):
+            forms.add(v.lower())
+    return {f for f in forms if len(f) >= 2}
+
+
+def pick_journey(text: str, js: Sequence[Journey]) -> int | None:
+    """Which journey a reply like "이 중에 SF 쪽으로" / "the Miyazaki one" / "두 번째" points at; None when it names
+    none of them or two equally (ask back rather than guess)."""
+    low = " " + " ".join(str(text).lower().split()) + " "
+    for i, words in enumerate(_ORDINALS[: len(js)]):
+        if any(w in low for w in words):
+            return i
+    scores = []
+    for j in js:
+        hits = [f for f in _surface_forms(j) if re.search(r"(?<![a-z0-9])" + re.escape(f) + r"(?![a-z0-9])", low)]
+        scores.append(sum(len(h) for h in hits))
+    best = max(scores, default=0)
+    if best == 0 or scores.count(best) > 1:
+        return None
+    return scores.index(best)
+
+
 def steer_liked(js: Sequence[Journey], index: int) -> tuple[str, ...]:
     """The liked seeds for a turn the user steered to journey `index` ("이 중에 우주 SF 쪽으로")."""
     if not 0 <= index < len(js):
@@ -482,4 +518,5 @@ def polish_names(js: Sequence[Journey], llm, catalog: Catalog | None = None) -> 
 
 
 __all__ = ["Embed", "Journey", "JourneyConfig", "JourneyPick", "assign", "cluster", "features", "item_embedder",
-           "journeys", "polish_names", "precomputed_embedder", "recommend_across_journeys", "steer_liked"]
+           "journeys", "pick_journey", "polish_names", "precomputed_embedder", "recommend_across_journeys",
+           "steer_liked"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chatrec.journeys import (JourneyConfig, _quotas, cluster, item_embedder, journeys, polish_names,
+from chatrec.journeys import (JourneyConfig, _quotas, cluster, item_embedder, journeys, pick_journey, polish_names,
                               precomputed_embedder, recommend_across_journeys, steer_liked)
 from chatrec.llm import LLMError
 from retrieval.types import Catalog, Item, Scored
@@ -47,6 +47,12 @@ def test_three_threads_become_three_named_journeys(catalog):
     assert ghibli.name("en") == "Animation/Fantasy — Hayao Miyazaki"
     assert ghibli.name("ko") == "애니메이션·판타지 — Hayao Miyazaki 감독"
     assert steer_liked(js, 2) == js[2].item_ids
+    order = [js.index(space), js.index(crime), js.index(ghibli)]
+    assert pick_journey("이 중에 우주 SF 쪽으로", js) == order[0]
+    assert pick_journey("more of the Miyazaki one please", js) == order[2]
+    assert pick_journey("90년대 범죄 영화 쪽으로", js) == order[1] and pick_journey("90s crime", js) == order[1]
+    assert pick_journey("두 번째 걸로", js) == 1 and pick_journey("the third", js) == 2
+    assert pick_journey("something else entirely", js) is None
     with pytest.raises(IndexError, match="there are 3"):
         steer_liked(js, 3)
 
