@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .textnorm import fold_for_matching
+
 # Articles MovieLens moves to the end ("Matrix, The"); foreign ones appear in ML titles too.
 _ARTICLES = ("The", "A", "An", "Les", "Le", "La", "L'", "Il", "El", "Der", "Die", "Das", "Los", "Las", "Un", "Une", "I")
 _YEAR_RE = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
@@ -58,8 +60,10 @@ def normalise_title(raw: str) -> tuple[str, int | None, tuple[str, ...]]:
 
 
 def title_key(text: str) -> str:
-    """Lowercase ASCII-folded key without punctuation or a leading article: for fuzzy matching."""
-    text = unicodedata.normalize("NFKD", text)
+    """Lowercase ASCII-folded key without punctuation or a leading article: for fuzzy matching.
+
+    Look-alike letters are folded first, so "Mаtrix" typed with a Cyrillic "а" keys as "matrix"."""
+    text = unicodedata.normalize("NFKD", fold_for_matching(text))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.lower().replace("&", " and ")
     text = re.sub(r"[^\w\s]", " ", text)
