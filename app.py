@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Sequence
 
-from chatrec.settings import Settings, build_parser, from_args
+from chatrec.settings import Settings, build_parser, from_args, redact_urls
 
 CHECK_MESSAGES = ("Recommend movies like The Matrix", "인터스텔라 같은 영화 추천해줘")
 
@@ -36,7 +36,8 @@ def ui_config(built):
     from ui.gradio_app import UIConfig
 
     s: Settings = built.settings
-    llm_choices = (f"{s.llm_backend} · {built.llm.describe()}", "none") if s.llm_enabled else ("none",)
+    # Shown to every visitor (and eight times in /config): a base URL may carry user:password or ?api-key=.
+    llm_choices = (redact_urls(f"{s.llm_backend} · {built.llm.describe()}"), "none") if s.llm_enabled else ("none",)
     modes = ["score"]
     if s.llm_enabled:
         modes.insert(0, "llm")
@@ -95,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatasetError, LLMError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    log.info("status: %s", built.engine.status())
+    log.info("status: %s", redact_urls(built.engine.status()))
     if ns.check or ns.check_message:
         return run_check(built.engine, ns.check_message or CHECK_MESSAGES)
 
@@ -103,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = build_ui(built.engine, ui_config(built), concurrency=settings.concurrency, engine_for=built.engine_for)
     log.info("ready in %.1f s: open http://%s:%d", time.perf_counter() - t0, settings.host, settings.port)
-    launch_ui(demo, host=settings.host, port=settings.port, share=settings.share)
+    launch_ui(demo, host=settings.host, port=settings.port, share=settings.share, auth=settings.login(),
+              allowed_hosts=[h for h in settings.allowed_hosts.split(",") if h.strip()])
     return 0
 
 

@@ -1,23 +1,36 @@
-"""Every setting in one dataclass, filled from defaults ← CHATREC_* environment variables ← command-line flags.
+"""Every setting in one validated model, filled from defaults ← CHATREC_* environment variables ← command-line flags.
 
 No other module reads os.environ: they receive a Settings (or the small config derived from it).
+
+Secrets are held as pydantic `SecretStr` (printing a Settings shows `**********`), and every URL is treated as
+secret-bearing: `safe_url` drops user:password and the query string (`?api-key=`), and `redact_urls` does the
+same for every URL inside a text, so a status line or log line can be shown to anyone.
+
+To add a setting: add a field (with a comment when the name does not say enough). It becomes the flag
+`--the-name` and the variable `CHATREC_THE_NAME`; pydantic converts and checks the value.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-from dataclasses import dataclass, field, fields
+import re
+import typing
 from pathlib import Path
 from typing import Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 LLM_BACKENDS = ("none", "openai", "transformers")
 RERANK_MODES = ("llm", "score", "lm")
 DATASET_NAMES = ("ml-latest-small", "ml-1m", "ml-100k")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseModel):
+    # Errors never repeat the input: it may hold the API key or a URL with credentials.
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True)
+
     # data
     dataset: str = "ml-latest-small"
     data_dir: Path | None = None
@@ -36,8 +49,9 @@ class Settings:
     n_recs: int = 5
     # LLM
     llm_backend: str = "none"
-    llm_base_url: str | None = None
-    llm_api_key: str = field(default="", repr=False)  # never printed
+    # May carry credentials (http://user:pass@host/v1?api-key=...): shown only through safe_url.
+    llm_base_url: str | None = Field(default=None, repr=False)
+    llm_api_key: SecretStr = SecretStr("")
     llm_model: str = "gpt-4o-mini"
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 2
@@ -56,92 +70,155 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
-    concurrency: int = 4
+    # Events the web app runs at once. The engine takes milliseconds without an LLM; waiting on an LLM server is
+    # I/O, so more slots than cores pay off (a session's own events still run one at a time).
+    concurrency: int = 16
+    # "user:password" turns on Gradio's login page (a shared deployment: the session hash alone is not a secret).
+    auth: SecretStr | None = None
+    # Host names the app answers to when bound beyond loopback (comma-separated), besides this machine's names.
+    allowed_hosts: str = ""
     log_level: str = "INFO"
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
         if self.llm_backend not in LLM_BACKENDS:
             raise ValueError(f"llm_backend must be one of {LLM_BACKENDS}, got {self.llm_backend!r}")
         if self.rerank not in RERANK_MODES:
             raise ValueError(f"rerank must be one of {RERANK_MODES}, got {self.rerank!r}")
         if self.n_recs <= 0 or self.n_candidates < self.n_recs:
             raise ValueError("need 0 < n_recs <= n_candidates")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.auth is not None and ":" not in self.auth.get_secret_value():
+            raise ValueError("auth must be 'user:password'")
+        return self
 
     @property
     def llm_enabled(self) -> bool:
         return self.llm_backend != "none"
 
     def replace(self, **kw) -> "Settings":
-        return dataclasses.replace(self, **kw)
+        """A validated copy with some values changed."""
+        return type(self).model_validate({**self._values(), **kw})
 
     def redacted(self) -> dict:
-        """A loggable view: the API key is never shown."""
-        d = dataclasses.asdict(self)
-        d["llm_api_key"] = "***" if self.llm_api_key else ""
+        """A loggable view: secrets are never shown, URLs lose their credentials and query."""
+        d = self._values()
+        d["llm_api_key"] = "***" if self.llm_api_key.get_secret_value() else ""
+        d["auth"] = "***" if self.auth is not None else None
+        d["llm_base_url"] = safe_url(self.llm_base_url)
         return d
 
+    def login(self) -> tuple[str, str] | None:
+        """(user, password) for Gradio's auth, or None when the app is open."""
+        if self.auth is None:
+            return None
+        user, _, password = self.auth.get_secret_value().partition(":")
+        return user, password
 
-def _convert(f: dataclasses.Field, raw: str):
-    t = str(f.type)
-    if "bool" in t:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if "Path" in t:
-        return Path(raw).expanduser() if raw else None
-    if t.startswith("int"):
-        return int(raw)
-    if "int |" in t:
-        return int(raw) if raw else None
-    if "float" in t:
-        return float(raw)
-    return raw or (None if "None" in t else raw)
+    def _values(self) -> dict:
+        return {name: getattr(self, name) for name in type(self).model_fields}
 
 
+# ------------------------------------------------------------------------------------------------ URLs
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s<>\"'`]+", re.IGNORECASE)
+
+
+def safe_url(url: str | None) -> str | None:
+    """`url` without user:password, query and fragment: "http://u:p@h:8080/v1?key=k" → "http://h:8080/v1"."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # unparseable (bad port, brackets): show nothing of it rather than risk a secret
+        return "<url>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def redact_urls(text: str) -> str:
+    """Every URL inside `text` passed through safe_url (for status lines and log messages)."""
+    return _URL.sub(lambda m: safe_url(m.group(0)) or "", text)
+
+
+# ------------------------------------------------------------------------------------------------ env and flags
 # Standard variables users already have set for their tools.
 _ALIASES = {"llm_api_key": ("OPENAI_API_KEY",), "chroma_host": ("CHROMA_HOST",), "chroma_port": ("CHROMA_PORT",),
             "llm_base_url": ("OPENAI_BASE_URL",)}
 
 
+def _is_bool(name: str) -> bool:
+    return Settings.model_fields[name].annotation is bool
+
+
+def _optional(name: str) -> bool:
+    return type(None) in typing.get_args(Settings.model_fields[name].annotation)
+
+
+def _raw(name: str, raw: str):
+    """A flag or variable's text as pydantic's input: an empty value unsets an optional setting."""
+    return None if raw == "" and _optional(name) else raw
+
+
+def _validated(kw: dict, base: Settings | None) -> Settings:
+    # A base URL without an explicit backend means "use that OpenAI-compatible server". A stray OPENAI_API_KEY
+    # in the shell alone does not switch the backend on (it would spend the user's money unasked).
+    base = base or Settings()
+    if "llm_backend" not in kw and kw.get("llm_base_url") and base.llm_backend == "none":
+        kw["llm_backend"] = "openai"
+    return base.replace(**kw)
+
+
 def from_env(env: Mapping[str, str] | None = None, base: Settings | None = None) -> Settings:
     env = os.environ if env is None else env
     kw = {}
-    for f in fields(Settings):
-        for name in (f"CHATREC_{f.name.upper()}", *_ALIASES.get(f.name, ())):
-            if name in env:
-                kw[f.name] = _convert(f, env[name])
+    for name in Settings.model_fields:
+        for var in (f"CHATREC_{name.upper()}", *_ALIASES.get(name, ())):
+            if var in env:
+                kw[name] = _raw(name, env[var])
                 break
-    s = base or Settings()
-    # A base URL without an explicit backend means "use that OpenAI-compatible server". A stray OPENAI_API_KEY
-    # in the shell alone does not switch the backend on (it would spend the user's money unasked).
-    if "llm_backend" not in kw and "llm_base_url" in kw:
-        kw["llm_backend"] = "openai"
-    return dataclasses.replace(s, **kw)
+    return _validated(kw, base)
 
 
 def build_parser(prog: str = "app.py") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Chat-REC conversational recommender")
-    for f in fields(Settings):
-        flag = "--" + f.name.replace("_", "-")
-        t = str(f.type)
-        if "bool" in t:
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+    for name in Settings.model_fields:
+        flag = "--" + name.replace("_", "-")
+        if _is_bool(name):
+            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
         else:
-            p.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper())
+            p.add_argument(flag, dest=name, default=None, metavar=name.upper())
     return p
 
 
 def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
               parser: argparse.ArgumentParser | None = None) -> tuple[Settings, argparse.Namespace]:
-    """Defaults ← environment ← flags. Returns the settings and the parsed namespace (for extra flags)."""
+    """Defaults ← environment ← flags. Returns the settings and the parsed namespace (for extra flags).
+
+    A value pydantic rejects ends the program with argparse's usage error (exit 2), naming the setting."""
     parser = parser or build_parser()
     ns = parser.parse_args(argv)
-    s = from_env(env)
-    kw = {}
-    by_name = {f.name: f for f in fields(Settings)}
-    for name, f in by_name.items():
-        v = getattr(ns, name, None)
-        if v is None:
-            continue
-        kw[name] = v if isinstance(v, bool) else _convert(f, v)
-    if "llm_backend" not in kw and ("llm_base_url" in kw) and s.llm_backend == "none":
-        kw["llm_backend"] = "openai"
-    return dataclasses.replace(s, **kw), ns
+    try:
+        s = from_env(env)
+        kw = {}
+        for name in Settings.model_fields:
+            v = getattr(ns, name, None)
+            if v is not None:
+                kw[name] = v if isinstance(v, bool) else _raw(name, v)
+        return _validated(kw, s), ns
+    except ValidationError as e:
+        parser.error(_explain(e))
+        raise  # parser.error exits; this line only tells type checkers so
+
+
+def _explain(e: ValidationError) -> str:
+    """One line per bad setting, without echoing the value (it may be a secret)."""
+    lines = []
+    for err in e.errors(include_input=False, include_url=False):
+        where = ".".join(str(x) for x in err["loc"]) or "settings"
+        lines.append(f"{where}: {err['msg']}")
+    return "invalid settings: " + "; ".join(lines)

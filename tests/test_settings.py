@@ -15,7 +15,7 @@ def test_defaults_env_then_flags():
 def test_base_url_switches_backend_but_bare_key_does_not():
     assert from_env({"OPENAI_API_KEY": "sk-secret"}).llm_backend == "none"
     s = from_env({"CHATREC_LLM_BASE_URL": "http://127.0.0.1:8080/v1", "OPENAI_API_KEY": "sk-secret"})
-    assert s.llm_backend == "openai" and s.llm_api_key == "sk-secret"
+    assert s.llm_backend == "openai" and s.llm_api_key.get_secret_value() == "sk-secret"
     assert "sk-secret" not in repr(s) and s.redacted()["llm_api_key"] == "***"
 
 
