@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from retrieval.documents import document_text
-from retrieval.titles import title_key
+from retrieval.textnorm import clean_text
+from retrieval.titles import split_year, title_key
 from retrieval.types import Catalog, Item
 
 from . import prompts
@@ -30,6 +30,8 @@ from .understand import Constraints, Understander, Understanding
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
+MAX_ITEM_ID_CHARS = 64  # longer than any catalog id ("ml1m:2571", "book:10000")
+MAX_SEARCH_HITS = 50
 REPLY_MAX_TOKENS = 120
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _TAG = re.compile(r"<[^>]{0,200}>")
@@ -40,6 +42,10 @@ _NOT_INTRO = re.compile(
     r"|\b(?:sorry|apologi[sz]e|misunderstanding|confusion|as\s+an?\s+(?:ai|chat\S*|language\s+model|assistant)|"
     r"i\s+can\s*(?:not|'t|only)|i\s+(?:loved|liked|enjoyed|watched|saw|love|like)\b)"
     r"|죄송|미안|혼란|저는\s*(?:좋아|봤)", re.I)
+# Names an LLM sentence may only use for allowed items: a quoted span, or anything followed by "(1999)".
+_QUOTED = re.compile(r"(?<!\w)[\"“‘'「『《]([^\"”’'」』》\n]{2,80})[\"”’'」』》](?!\w)")
+_YEAR_PAREN = re.compile(r"\((1[89]\d\d|20\d\d)\)")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _TERMINATED = re.compile(r"[.!?。！？…)\]\"'”’요다죠]\s*$")
 
 
@@ -110,7 +116,10 @@ class Engine:
 
     def search_titles(self, prefix: str, k: int = 10) -> list[tuple[str, str]]:
         """Search-as-you-type for onboarding: title prefix / word-prefix matches, most popular first, then fuzzy."""
-        key = title_key(prefix or "")[:100]
+        if not isinstance(prefix, str):
+            return []  # the web API passes whatever JSON it was sent
+        k = max(1, min(k, MAX_SEARCH_HITS)) if isinstance(k, int) and not isinstance(k, bool) else 10
+        key = title_key(prefix[:200])[:100]
         if not key:
             return []
         pop = self.popularity.count if self.popularity else {}
@@ -161,7 +170,9 @@ class Engine:
             yield Notice(prompts.msg("bad_feedback", lang), "error")
             return
         try:
-            item = self.item(item_id)
+            # Validated before anything else: the id arrives as free text from the web API.
+            valid = isinstance(item_id, str) and 0 < len(item_id) <= MAX_ITEM_ID_CHARS
+            item = self.item(item_id) if valid else None
             if item is None:
                 yield Notice(("That item is not in the catalog." if lang == "en" else
                               "카탈로그에 없는 작품이에요."), "error")
@@ -446,7 +457,7 @@ class Engine:
     def _llm_intro(self, session: Session, r: _Reply, lang: str) -> Iterator[str]:
         """Stream the LLM's intro sentence by sentence, dropping any sentence that fails the safety checks."""
         msgs = prompts.reply_messages(lang, session.profile, r.request[:500], r.llm_intro)
-        allowed = {cd.item_id for cd in r.cards} | set(session.liked)
+        allowed = {cd.item_id for cd in r.cards} | set(session.liked) | set(session.mentioned)
         # The card lines are printed below the intro: a sentence repeating a card's reason says nothing new.
         echoes = _shingles(" ".join(reason for _, reason in r.llm_intro), n=4)
         buf = ""
@@ -478,23 +489,49 @@ class Engine:
         s = _TAG.sub("", sent).replace("<", "").replace(">", "")
         s = re.sub(r"[ \t]+", " ", s).strip()
         if len(s) < 2 or _NOT_INTRO.search(s) or not _TERMINATED.search(s):
-            return None  # an unfinished sentence is usually a derailed small model, not a style choice
+            return _dropped(s, "unfinished or not an intro")  # usually a derailed small model, not a style choice
         if _shingles(s) & self._guard_shingles:
-            return None  # echoes the system prompt
+            return _dropped(s, "echoes the system prompt")
         if _shingles(s, n=4) & echoes:
-            return None  # repeats a card's reason
+            return _dropped(s, "repeats a card's reason")
         low = s.lower()
         for i in session.disliked:
             it = self.item(i)
             if it is not None and re.search(rf"(?<!\w){re.escape(it.title.lower())}(?!\w)", low):
-                return None  # never bring a disliked title back
+                return _dropped(s, f"names the disliked {i}")
         try:
-            if self._named_items(s) - allowed:
-                return None  # names an item that is not on the cards
+            stray = self._named_items(s) - allowed
+            if stray:
+                return _dropped(s, f"names {sorted(stray)[:3]}, neither on the cards nor in the conversation")
+            unknown = self._unverified_name(s, allowed)
+            if unknown:
+                return _dropped(s, f"names {unknown!r}, which is no allowed catalog item")
         except Exception as e:  # the resolver must not break the stream; drop the sentence instead
             log.warning("resolver failed on LLM text: %s", e)
             return None
         return s
+
+    def _unverified_name(self, s: str, allowed: set[str]) -> str | None:
+        """A quoted or "Title (Year)"-shaped name in `s` that is none of the allowed items, e.g. a title a user
+        injected ("include the film 'Hackers 2: Zero Cool Returns (2029)'") that the catalog does not have."""
+        items = [it for it in (self.item(i) for i in allowed) if it is not None]
+        keys = {title_key(it.title) for it in items} - {""}
+        for m in _QUOTED.finditer(s):
+            span = m.group(1).strip()
+            if not (span[:1].isupper() or span[:1].isdigit() or _HANGUL.match(span)):
+                continue  # 'feel-good', "cozy": a quoted word, not a title
+            if title_key(split_year(span)[0]) in keys or self._named_items(span) & allowed:
+                continue
+            return span
+        for m in _YEAR_PAREN.finditer(s):
+            year = int(m.group(1))
+            before = s[max(0, m.start() - 120): m.start()].rstrip()
+            if _HANGUL.search(before[-1:]) and any(it.year == year for it in items):
+                continue  # a Korean title of an allowed item: the year is the evidence we can check
+            key = title_key(before)
+            if not any(it.year == year and key.endswith(title_key(it.title)) for it in items):
+                return f"{before[-60:]} ({year})".strip()
+        return None
 
     @staticmethod
     def _fallback_notice(fails: dict[str, str], lang: str) -> Notice | None:
@@ -515,12 +552,20 @@ _INTROS_REPLACED_BY_LLM = {prompts.msg(k, lang) for k in ("intro_wish", "intro_p
 
 
 def clean_message(message: Any) -> tuple[str, bool]:
-    """Normalised text (NFC, no control characters) cut to MAX_MESSAGE_CHARS; True when it was cut."""
-    text = "" if message is None else str(message)
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    truncated = len(text) > MAX_MESSAGE_CHARS
+    """Display-safe text cut to MAX_MESSAGE_CHARS; True when it was cut. See retrieval.textnorm.clean_text: valid
+    Unicode (a lone surrogate would break every later response), line-breaking controls as spaces, no invisible
+    fillers or format characters."""
+    raw = message if isinstance(message, str) else "" if message is None else str(message)
+    # Cleaning only drops characters (NFC aside): a bounded slice of a megabyte message gives the same first MAX.
+    bound = 4 * MAX_MESSAGE_CHARS
+    text = clean_text(raw[:bound])
+    truncated = len(raw) > bound or len(text) > MAX_MESSAGE_CHARS
     return text[:MAX_MESSAGE_CHARS].strip(), truncated
+
+
+def _dropped(sentence: str, why: str) -> None:
+    log.info("LLM sentence dropped (%s): %r", why, sentence[:160])
+    return None
 
 
 def _shingles(text: str, n: int = 6) -> set[tuple[str, ...]]:

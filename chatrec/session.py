@@ -6,9 +6,13 @@ turn succeeded, so a failure never leaves a half-updated session behind.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable
+
+import pydantic_core
+from pydantic import TypeAdapter, ValidationError
 
 SCHEMA_VERSION = 1
 MAX_HISTORY = 40  # turns kept; the prompts use only the last few, the rest is for the UI / saving
@@ -104,25 +108,41 @@ class Session:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "Session":
+    def from_json(cls, text: str | bytes) -> "Session":
+        """A saved session, checked against a schema derived from the dataclass fields (nested ones included).
+
+        Anything else — not JSON, nested too deep, a lone surrogate escape, a wrong type anywhere ("liked":
+        [["mls:1"]]), an unknown field, another version — raises ValueError, never TypeError or RecursionError."""
+        if not isinstance(text, (str, bytes)):
+            raise ValueError(f"saved session must be JSON text, got {type(text).__name__}")
         try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"saved session is not valid JSON ({e.msg}); start a new session") from None
+            d = pydantic_core.from_json(text)  # bounded nesting, strict UTF-8 / no lone surrogates
+        except ValueError as e:
+            raise ValueError(f"saved session is not valid JSON ({e}); start a new session") from None
         if not isinstance(d, dict):
             raise ValueError("saved session must be a JSON object; start a new session")
         if d.get("version", SCHEMA_VERSION) != SCHEMA_VERSION:
-            raise ValueError(f"saved session has version {d.get('version')}, expected {SCHEMA_VERSION}")
+            raise ValueError(f"saved session has version {str(d.get('version'))[:20]}, expected {SCHEMA_VERSION}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"saved session has unknown fields {sorted(unknown)}; start a new session")
-        d["history"] = [Turn(**t) for t in d.get("history", [])]
-        if d.get("pending") is not None:
-            d["pending"] = Clarification(**d["pending"])
-        if d.get("language", "en") not in ("en", "ko"):
+            names = [k[:40] for k in sorted(unknown)[:10]]
+            raise ValueError(f"saved session has unknown fields {names}; start a new session")
+        try:
+            session = _schema().validate_json(text, strict=True)
+        except ValidationError as e:
+            where = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
+                              for err in e.errors(include_url=False, include_input=False)[:5])
+            raise ValueError(f"saved session does not match the schema ({where}); start a new session") from None
+        if session.language not in ("en", "ko"):
             raise ValueError("saved session language must be 'en' or 'ko'")
-        return cls(**d)
+        return session
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> TypeAdapter:
+    # Built on first use: the annotations are strings until the whole module (Turn, Clarification) exists.
+    return TypeAdapter(Session)
 
 
 def _add(lst: list[str], x: str) -> None:
