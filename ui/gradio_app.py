@@ -2,10 +2,17 @@
 
 Everything user-specific lives in one `gr.State` per browser session (a `Conversation` holding the engine's
 Session and the cards on screen); the module keeps no mutable globals, so concurrent users never see each other.
+A session's own events run one at a time (a lock in its Conversation): a like clicked while a reply streams
+waits for the reply instead of losing its acknowledgement, and parallel API calls of one session cannot
+interleave their messages.
 
 Rendering is deliberate: the engine yields plain text, and the Chatbot renders neither Markdown nor raw HTML from
 it. Every message is HTML-escaped here (newlines become <br>), so `<img src=x onerror=...>` typed by a user shows
 up as those characters. Cards are built from escaped fields too.
+
+Everything that arrives through the page or the API is checked at this boundary: strings made valid text
+(a lone surrogate would break every later response of the session), messages cut to what the engine reads,
+ids and lists bounded, numbers finite, unknown values ignored. Nothing raw is echoed back.
 
 Named API endpoints (for gradio_client and scripts): /chat, /feedback, /reset, /search_titles, /like_titles.
 The conversation shown is kept server-side in the Conversation (not read back from the Chatbot input), so an API
@@ -14,21 +21,42 @@ client continues its session exactly as a browser tab does.
 from __future__ import annotations
 
 import html
+import logging
+import math
 import re
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import gradio as gr
+from starlette.middleware import Middleware
 
+from chatrec.engine import MAX_MESSAGE_CHARS, clean_message
 from chatrec.events import Card, Cards, Event, Notice, TextChunk
+from chatrec.settings import redact_urls
 
+from .http_guard import HTTPGuard, allowed_hosts_for
 from .i18n import EXAMPLES, feedback_done, normalise_language, rerank_label, t
+
+log = logging.getLogger(__name__)
 
 MAX_CARDS = 10  # card slots on the page; the "number of recommendations" slider goes up to this
 BOOK_HINT = {"ko": " (책으로 추천해줘)", "en": " (books, please)"}
 _BOOK_WORDS = re.compile(r"\bbooks?\b|\bnovels?\b|책|소설", re.IGNORECASE)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
-MAX_MESSAGES = 200  # chat messages kept per session for display (the engine keeps its own shorter history)
+# Every response carries the whole displayed chat: these bound what one session can make the server hold and send.
+MAX_MESSAGES = 100  # chat messages kept per session for display (the engine keeps its own shorter history)
+MAX_ID_CHARS = 64  # longer than any catalog id
+MAX_QUERY_CHARS = 200
+MAX_PICKS = 20  # onboarding likes per click
+MAX_LABELS = 1000  # search results remembered per session (to label ticked titles)
+MAX_QUEUED = 512  # events waiting in Gradio's queue, all sessions together
+BUSY_WAIT_S = 60.0  # how long an event waits for the same session's previous event before saying "busy"
+# Streamed updates are re-sent whole (the history and every card slot): at most one per interval besides the first
+# text and the final state. An LLM's tokens still flow smoothly; a rule-based reply made in milliseconds is sent once.
+STREAM_INTERVAL_S = 0.15
 FEEDBACK_KINDS = ("like", "dislike", "seen")
 DOMAINS = ("movie", "book")
 
@@ -69,6 +97,24 @@ class Prefs:
     llm: str = "none"
 
 
+class EventLock:
+    """Runs one session's events one at a time. Gradio deep-copies a State's initial value per session: a copy is
+    a new, free lock."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo) -> "EventLock":
+        return EventLock()
+
+    def acquire(self, timeout: float) -> bool:
+        return self._lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        # A plain Lock (not RLock): Gradio may resume a streaming handler on another worker thread.
+        self._lock.release()
+
+
 @dataclass
 class Conversation:
     """One browser session: the engine's Session plus what this page shows. Lives in gr.State only."""
@@ -80,6 +126,39 @@ class Conversation:
     # client's conversation continues server-side exactly like a browser's.
     messages: list[dict] = field(default_factory=list)
     prefs: Prefs = field(default_factory=Prefs)
+    lock: EventLock = field(default_factory=EventLock, repr=False)
+
+
+# ------------------------------------------------------------------------------------------------ input checks
+def text_input(value: Any, limit: int) -> str:
+    """A string from the page or the API as display-safe text of at most `limit` characters ("" for non-strings)."""
+    if not isinstance(value, str):
+        return ""
+    return clean_message(value[: 4 * limit])[0][:limit]
+
+
+def id_input(value: Any) -> str:
+    """An item id as sent by a client: "" unless it is a plausible id (the engine then checks the catalog)."""
+    text = text_input(value, MAX_ID_CHARS + 1)
+    return text if 0 < len(text) <= MAX_ID_CHARS and not any(c.isspace() for c in text) else ""
+
+
+def ids_input(values: Any) -> list[str]:
+    """A list of item ids: valid ones only, without duplicates, at most MAX_PICKS."""
+    if not isinstance(values, (list, tuple)):
+        return []
+    out: list[str] = []
+    for v in values[: 10 * MAX_PICKS]:
+        i = id_input(v)
+        if i and i not in out:
+            out.append(i)
+            if len(out) == MAX_PICKS:
+                break
+    return out
+
+
+def language_input(lang: Any) -> str:
+    return normalise_language(lang if isinstance(lang, str) else None)
 
 
 # ------------------------------------------------------------------------------------------------ rendering helpers
@@ -118,13 +197,26 @@ def cards_payload(cards: Sequence[Card]) -> list[dict]:
 
 
 def status_line(engine: EngineLike, config: UIConfig, lang: str = "en") -> str:
+    """The configuration line on the page. URLs lose user:password and query: every visitor sees this line."""
     parts = [engine.status(language=lang), *config.notes]
-    return " · ".join(html.escape(p) for p in parts if p)
+    return " · ".join(html.escape(redact_urls(p)) for p in parts if p)
 
 
 def notice_line(n: Notice) -> str:
     icon = {"fallback": "⚠️", "error": "⛔", "progress": "⏳"}.get(n.kind, "ℹ️")
     return f"{icon} {n.text}"
+
+
+@contextmanager
+def one_at_a_time(conv: Conversation, lang: str) -> Iterator[None]:
+    """Hold the session's event lock; an event that cannot get it in BUSY_WAIT_S is refused in the user's language,
+    changing nothing."""
+    if not conv.lock.acquire(timeout=BUSY_WAIT_S):
+        raise gr.Error(t("busy", lang))
+    try:
+        yield
+    finally:
+        conv.lock.release()
 
 
 # ------------------------------------------------------------------------------------------------ controller
@@ -138,22 +230,30 @@ class ChatController:
         self.engine_for = engine_for  # per-session variants: engine_for(rerank=, use_llm=, n_recs=)
 
     # -- state ------------------------------------------------------------------------------------------------
+    def new_conversation(self, lang: str | None = None) -> Conversation:
+        lang = normalise_language(lang or self.config.default_language)
+        conv = Conversation(session=self.engine.new_session(language=lang))
+        conv.prefs = Prefs(n_recs=self.config.n_recs, domain=self.config.domains[0],
+                           rerank=self.config.rerank_modes[0], llm=self.config.llm_choices[0])
+        return conv
+
     def ensure(self, conv: Conversation | None, lang: str) -> Conversation:
-        if conv is None:
-            conv = Conversation(session=self.engine.new_session(language=normalise_language(lang)))
-            conv.prefs = Prefs(n_recs=self.config.n_recs, domain=self.config.domains[0],
-                               rerank=self.config.rerank_modes[0], llm=self.config.llm_choices[0])
+        if not isinstance(conv, Conversation):
+            return self.new_conversation(lang)
+        if not conv.messages:  # nothing said yet: speak the page's language (the engine follows the user's later)
+            conv.session.language = lang
         return conv
 
     def apply_prefs(self, conv: Conversation, n_recs, domain, rerank, llm) -> None:
+        """Settings from the accordion (or an API call): out-of-range or malformed values change nothing."""
         p = conv.prefs
-        if n_recs is not None:
+        if isinstance(n_recs, (int, float)) and not isinstance(n_recs, bool) and math.isfinite(n_recs):
             p.n_recs = max(1, min(MAX_CARDS, int(n_recs)))
-        if domain in self.config.domains:
+        if isinstance(domain, str) and domain in self.config.domains:
             p.domain = domain
-        if rerank in self.config.rerank_modes:
+        if isinstance(rerank, str) and rerank in self.config.rerank_modes:
             p.rerank = rerank
-        if llm in self.config.llm_choices:
+        if isinstance(llm, str) and llm in self.config.llm_choices:
             p.llm = llm
 
     def engine_of(self, conv: Conversation) -> EngineLike:
@@ -171,63 +271,71 @@ class ChatController:
         return message + (BOOK_HINT["ko"] if _HANGUL.search(message) else BOOK_HINT["en"])
 
     # -- outputs ----------------------------------------------------------------------------------------------
-    def card_updates(self, conv: Conversation, lang: str) -> list:
-        """Updates for every slot: MAX_CARDS groups (visibility) then MAX_CARDS HTML bodies."""
-        shown = conv.cards[: conv.prefs.n_recs]
-        groups = [gr.update(visible=i < len(shown)) for i in range(MAX_CARDS)]
-        bodies = [gr.update(value=card_html(shown[i], lang) if i < len(shown) else "") for i in range(MAX_CARDS)]
-        return groups + bodies
+    def card_bodies(self, conv: Conversation, lang: str) -> list[str]:
+        """The HTML of every card slot ("" hides a slot, by CSS).
 
-    def empty_note(self, conv: Conversation, lang: str):
-        return gr.update(value=t("no_cards", lang), visible=not conv.cards)
+        Plain values on purpose: Gradio rebuilds a component (and its whole config) for every property update,
+        gr.skip() included, which made the 22 card outputs of each streamed update the largest cost of a turn."""
+        shown = conv.cards[: conv.prefs.n_recs]
+        return [card_html(shown[i], lang) if i < len(shown) else "" for i in range(MAX_CARDS)]
 
     # -- chat -------------------------------------------------------------------------------------------------
     def respond(self, message: str, conv: Conversation | None, lang: str,
                 n_recs=None, domain=None, rerank=None, llm=None) -> Iterator[tuple]:
-        """Streams (textbox, chatbot, state, cards_json, empty_note, *groups, *bodies)."""
-        lang = normalise_language(lang)
+        """Streams (textbox, chatbot, cards_json, *bodies); the session is changed in place."""
+        lang = language_input(lang)
         conv = self.ensure(conv, lang)
-        self.apply_prefs(conv, n_recs, domain, rerank, llm)
-        message = message or ""
-        if not message.strip():
-            yield ("", list(conv.messages), conv, gr.skip(), gr.skip(), *self._skip_cards())
-            return
-        conv.messages.append({"role": "user", "content": as_text_html(message)})
-        for final, history in self._stream_turn(conv, message):
-            if final:
-                yield (gr.skip(), history, conv, *self._cards_out(conv, lang))
-            else:
-                yield ("", history, conv, gr.skip(), gr.skip(), *self._skip_cards())
+        # What the page keeps and shows is what the engine reads (MAX_MESSAGE_CHARS); one more character lets
+        # the engine see, and say, that the message was cut.
+        text = text_input(message, MAX_MESSAGE_CHARS + 1)
+        with one_at_a_time(conv, lang):
+            self.apply_prefs(conv, n_recs, domain, rerank, llm)
+            if not text.strip():
+                yield ("", list(conv.messages), *self._cards_out(conv, lang))
+                return
+            shown = text[:MAX_MESSAGE_CHARS] + ("…" if len(text) > MAX_MESSAGE_CHARS else "")
+            conv.messages.append({"role": "user", "content": as_text_html(shown)})
+            cleared = False
+            for _, history in self._stream_turn(conv, text):
+                # The box is emptied once; later updates leave alone what the user types meanwhile.
+                yield (gr.skip() if cleared else "", history, *self._cards_out(conv, lang))
+                cleared = True
 
     def _stream_turn(self, conv: Conversation, message: str, lead: str = "") -> Iterator[tuple[bool, list]]:
-        """Runs one engine turn into a new assistant message; yields (is_final, history copy) as text streams."""
+        """Runs one engine turn into a new assistant message; yields (is_final, history copy) as text streams.
+
+        Called with the session's lock held; the reply is written only into its own message (by position)."""
         history = conv.messages
         del history[:-MAX_MESSAGES]
         history.append({"role": "assistant", "content": as_text_html(lead)})
+        mine = len(history) - 1
         yield False, list(history)
         text, notices = lead, []
         engine = self.engine_of(conv)
+        sent_at, first_text = time.monotonic(), True
         for ev in engine.turn(conv.session, self.with_domain(message, conv.prefs.domain)):
+            if isinstance(ev, Cards):
+                conv.cards = tuple(ev.cards)
+                continue
             if isinstance(ev, TextChunk):
                 if text == lead:  # the reply has started: the progress line has done its job
                     notices = [n for n in notices if n.kind != "progress"]
                 text += ev.text
-                history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
-                yield False, list(history)
             elif isinstance(ev, Notice):
                 notices.append(ev)
-                history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
+            history[mine] = {"role": "assistant", "content": self._reply_html(text, notices)}
+            now = time.monotonic()
+            if (first_text and text != lead) or now - sent_at >= STREAM_INTERVAL_S or _is_progress(ev):
+                first_text = first_text and text == lead
+                sent_at = now
                 yield False, list(history)
-            elif isinstance(ev, Cards):
-                conv.cards = tuple(ev.cards)
         notices = [n for n in notices if n.kind != "progress"]  # the work is done: only what stays true remains
-        history[-1] = {"role": "assistant", "content": self._reply_html(text, notices)}
+        history[mine] = {"role": "assistant", "content": self._reply_html(text, notices)}
         yield True, list(history)
 
     def _cards_out(self, conv: Conversation, lang: str) -> list:
-        """(cards_json, empty_note, *groups, *bodies) for the cards now in the conversation."""
-        return [cards_payload(conv.cards[: conv.prefs.n_recs]), self.empty_note(conv, lang),
-                *self.card_updates(conv, lang)]
+        """(cards_json, *bodies) for the cards now in the conversation."""
+        return [cards_payload(conv.cards[: conv.prefs.n_recs]), *self.card_bodies(conv, lang)]
 
     @staticmethod
     def _reply_html(text: str, notices: Sequence[Notice]) -> str:
@@ -237,31 +345,32 @@ class ChatController:
             body = f"{body}<br>{notes}" if body else notes
         return body
 
-    @staticmethod
-    def _skip_cards() -> list:
-        return [gr.skip()] * (2 * MAX_CARDS)
-
     # -- feedback ---------------------------------------------------------------------------------------------
     def feedback(self, item_id: str, kind: str, conv: Conversation | None, lang: str) -> tuple:
-        """(chatbot, state, cards_json, empty_note, *groups, *bodies) after like/dislike/seen on `item_id`."""
-        lang = normalise_language(lang)
+        """(chatbot, cards_json, *bodies) after like/dislike/seen on `item_id`."""
+        lang = language_input(lang)
         conv = self.ensure(conv, lang)
-        history = conv.messages
-        if kind not in FEEDBACK_KINDS:
-            raise gr.Error(f"feedback kind must be one of {', '.join(FEEDBACK_KINDS)}, got {kind!r}")
-        label = next((c.label for c in conv.cards if c.item_id == item_id), conv.labels.get(item_id, item_id))
-        text, notices = self._drain(conv, self.engine_of(conv).feedback(conv.session, item_id, kind))
-        # The engine acknowledges in the user's language; our own line is only for an engine that says nothing.
-        text = text.strip() or feedback_done(kind, lang) + label
-        history.append({"role": "assistant", "content": self._reply_html(text, notices)})
-        del history[:-MAX_MESSAGES]
-        return (list(history), conv, *self._cards_out(conv, lang))
+        if not isinstance(kind, str) or kind not in FEEDBACK_KINDS:
+            raise gr.Error(t("bad_kind", lang))
+        item_id = id_input(item_id)
+        with one_at_a_time(conv, lang):
+            label = next((c.label for c in conv.cards if c.item_id == item_id), conv.labels.get(item_id))
+            text, notices = self._drain(conv, self.engine_of(conv).feedback(conv.session, item_id, kind))
+            # The engine acknowledges in the user's language; our own line is only for an engine that says nothing
+            # at all, and never claims success for an item it refused.
+            if not text.strip() and not notices and label:
+                text = feedback_done(kind, lang) + label
+            history = conv.messages
+            history.append({"role": "assistant", "content": self._reply_html(text, notices)})
+            del history[:-MAX_MESSAGES]
+            return (list(history), *self._cards_out(conv, lang))
 
     def feedback_slot(self, slot: int, kind: str, conv, lang) -> tuple:
+        lang = language_input(lang)
         conv = self.ensure(conv, lang)
         shown = conv.cards[: conv.prefs.n_recs]
         if slot >= len(shown):  # a stale click on a slot that was just emptied: nothing to do
-            return (gr.skip(), conv, gr.skip(), gr.skip(), *self._skip_cards())
+            return (list(conv.messages), *self._cards_out(conv, lang))
         return self.feedback(shown[slot].item_id, kind, conv, lang)
 
     def _drain(self, conv: Conversation, events: Iterable[Event]) -> tuple[str, list[Notice]]:
@@ -278,49 +387,70 @@ class ChatController:
     # -- onboarding -------------------------------------------------------------------------------------------
     def search(self, query: str, picked: list[str] | None, conv: Conversation | None, lang: str):
         """Search-as-you-type: ticked titles stay ticked and listed while the results below them change."""
+        lang = language_input(lang)
         conv = self.ensure(conv, lang)
-        picked = list(picked or [])
-        hits = self.engine.search_titles(query, k=10) if (query or "").strip() else []
+        picked = ids_input(picked)
+        query = text_input(query, MAX_QUERY_CHARS)
+        hits = self.engine.search_titles(query, k=10) if query.strip() else []
         for item_id, label in hits:
-            conv.labels.setdefault(item_id, label)
-        choices = [(conv.labels.get(i, i), i) for i in picked]
+            if len(conv.labels) < MAX_LABELS:
+                conv.labels.setdefault(item_id, label)
+        # Only titles this session found by searching are listed: an id typed into the API is not echoed.
+        picked = [i for i in picked if i in conv.labels]
+        choices = [(conv.labels[i], i) for i in picked]
         choices += [(label, item_id) for item_id, label in hits if item_id not in picked]
-        return gr.update(choices=choices, value=picked), conv
+        return gr.update(choices=choices, value=picked)
 
     def like_titles(self, picked: list[str] | None, conv: Conversation | None, lang: str,
                     n_recs=None, domain=None, rerank=None, llm=None) -> Iterator[tuple]:
         """Onboarding: like every ticked title, then stream recommendations that follow from them.
 
-        Streams (picks, chatbot, state, cards_json, empty_note, *bodies)."""
-        lang = normalise_language(lang)
+        Streams (picks, chatbot, cards_json, *bodies)."""
+        lang = language_input(lang)
         conv = self.ensure(conv, lang)
-        self.apply_prefs(conv, n_recs, domain, rerank, llm)
-        picked = [p for p in (picked or []) if p]
+        picked = ids_input(picked)
         if not picked:
             raise gr.Error(t("picked_none", lang))
-        for item_id in picked:
-            # Acknowledgements are summarised in one line below; cards come from the turn that follows.
-            self._drain(conv, self.engine_of(conv).feedback(conv.session, item_id, "like"))
-        lead = t("you_liked", lang) + ", ".join(conv.labels.get(i, i) for i in picked) + "\n"
-        # The likes are in the session now; a plain request turns them into recommendations (ALS fold-in).
-        for final, history in self._stream_turn(conv, t("recommend_from_likes", lang), lead=lead):
-            if final:
-                yield (gr.update(value=[]), history, conv, *self._cards_out(conv, lang))
-            else:
-                yield (gr.skip(), history, conv, gr.skip(), gr.skip(), *self._skip_cards())
+        with one_at_a_time(conv, lang):
+            self.apply_prefs(conv, n_recs, domain, rerank, llm)
+            liked, refused = [], []
+            for item_id in picked:
+                # Acknowledgements are summarised in one line below; cards come from the turn that follows.
+                text, notices = self._drain(conv, self.engine_of(conv).feedback(conv.session, item_id, "like"))
+                if any(n.kind == "error" for n in notices) or not text.strip():
+                    refused.extend(n for n in notices if n.kind == "error")
+                else:
+                    liked.append(conv.labels.get(item_id) or text.strip())
+            if not liked:  # nothing known was ticked: say why, and run no turn
+                conv.messages.append({"role": "assistant", "content": self._reply_html("", refused[:1])})
+                del conv.messages[:-MAX_MESSAGES]
+                yield (gr.update(value=[]), list(conv.messages), *self._cards_out(conv, lang))
+                return
+            lead = t("you_liked", lang) + ", ".join(liked) + "\n"
+            # The likes are in the session now; a plain request turns them into recommendations (ALS fold-in).
+            for final, history in self._stream_turn(conv, t("recommend_from_likes", lang), lead=lead):
+                if final:
+                    yield (gr.update(value=[]), history, *self._cards_out(conv, lang))
+                else:
+                    yield (gr.skip(), history, *self._cards_out(conv, lang))
 
     # -- reset ------------------------------------------------------------------------------------------------
-    def reset(self, lang: str) -> tuple:
-        lang = normalise_language(lang)
-        conv = self.ensure(None, lang)
-        return ([], conv, [], self.empty_note(conv, lang), *self.card_updates(conv, lang))
+    def reset(self, lang: str, conv: Conversation | None = None) -> tuple:
+        """A fresh session. Waits for the old one's running event, so its last update cannot bring it back."""
+        lang = language_input(lang)
+        if isinstance(conv, Conversation):
+            with one_at_a_time(conv, lang):
+                fresh = self.new_conversation(lang)
+        else:
+            fresh = self.new_conversation(lang)
+        return ([], fresh, *self._cards_out(fresh, lang))
 
     # -- language ---------------------------------------------------------------------------------------------
     def relabel(self, lang: str, conv: Conversation | None) -> list:
-        lang = normalise_language(lang)
+        lang = language_input(lang)
         ex = EXAMPLES[lang]
         body_updates = ([gr.update(value=card_html(c, lang)) for c in conv.cards[: conv.prefs.n_recs]]
-                        if conv is not None else [])
+                        if isinstance(conv, Conversation) else [])
         body_updates += [gr.skip()] * (MAX_CARDS - len(body_updates))
         return [
             gr.update(value=f"## {t('title', lang)}"),
@@ -363,6 +493,8 @@ CSS = """
 .rec-source {font-size: .85em; opacity: .75; font-style: italic;}
 .card-buttons button {min-width: 0 !important;}
 #status-line {font-size: .9em; opacity: .85;}
+.rec-slot:not(:has(.rec-card)) {display: none !important;}
+#cards-panel:has(.rec-card) #no-cards {display: none !important;}
 """
 
 
@@ -377,8 +509,10 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
     ctl = ChatController(engine, config, engine_for)
     lang0 = normalise_language(config.default_language)
 
-    with gr.Blocks(title="Chat-REC") as demo:
-        conv = gr.State(None)  # per browser session; created lazily on first use
+    with gr.Blocks(title="Chat-REC", analytics_enabled=False) as demo:
+        # One Conversation per browser session, made when the session first needs it (a function, not a value:
+        # Gradio calls it per session; a value would be deep-copied from one shared object).
+        conv = gr.State(lambda: ctl.new_conversation())
         with gr.Row(equal_height=True):
             title = gr.Markdown(f"## {t('title', lang0)}")
             lang = gr.Radio([("한국어", "ko"), ("English", "en")], value=lang0, show_label=False, container=False,
@@ -394,7 +528,8 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
                 )
                 with gr.Row():
                     msg = gr.Textbox(label=t("message", lang0), placeholder=t("message_placeholder", lang0),
-                                     elem_id="msg", scale=5, lines=1, max_lines=4, autofocus=True)
+                                     elem_id="msg", scale=5, lines=1, max_lines=4, autofocus=True,
+                                     max_length=MAX_MESSAGE_CHARS)
                     send = gr.Button(t("send", lang0), variant="primary", elem_id="send", scale=1, min_width=80)
                 with gr.Row():
                     ex_label = gr.Markdown(f"**{t('examples', lang0)}**")
@@ -405,7 +540,7 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
                 with gr.Accordion(t("onboarding", lang0), open=True, elem_id="onboarding") as onboarding:
                     hint = gr.Markdown(t("onboarding_hint", lang0))
                     search = gr.Textbox(label=t("search", lang0), placeholder=t("search_placeholder", lang0),
-                                        elem_id="title-search", lines=1)
+                                        elem_id="title-search", lines=1, max_length=MAX_QUERY_CHARS)
                     picks = gr.CheckboxGroup(choices=[], label=t("picks", lang0), elem_id="title-picks")
                     like_picks = gr.Button(t("like_picks", lang0), size="sm", elem_id="like-picks")
 
@@ -422,14 +557,13 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
             with gr.Column(scale=2, elem_id="cards-panel"):
                 cards_title = gr.Markdown(t("cards", lang0))
                 empty = gr.Markdown(t("no_cards", lang0), elem_id="no-cards")
-                groups, bodies, fb_buttons = [], [], []
+                bodies, fb_buttons = [], []
                 for i in range(MAX_CARDS):
-                    with gr.Group(visible=False, elem_id=f"card-{i}", elem_classes=["rec-slot"]) as g:
+                    with gr.Group(elem_id=f"card-{i}", elem_classes=["rec-slot"]):
                         body = gr.HTML("", elem_id=f"card-body-{i}")
                         with gr.Row(elem_classes=["card-buttons"]):
                             row_buttons = [gr.Button(t(kind, lang0), size="sm", elem_id=f"{kind}-{i}")
                                            for kind in FEEDBACK_KINDS]
-                    groups.append(g)
                     bodies.append(body)
                     fb_buttons.append(row_buttons)
                 cards_json = gr.JSON(visible=False)
@@ -438,30 +572,30 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
                 fb_kind = gr.Textbox(visible=False)
                 fb_go = gr.Button(visible=False)
 
-        card_outputs = [*groups, *bodies]
+        card_outputs = bodies  # a slot without a card is hidden by CSS, so no visibility updates are needed
         prefs_inputs = [n_recs, domain, rerank, llm]
 
         gr.on([msg.submit, send.click], ctl.respond, [msg, conv, lang, *prefs_inputs],
-              [msg, chatbot, conv, cards_json, empty, *card_outputs], api_name="chat")
+              [msg, chatbot, cards_json, *card_outputs], api_name="chat")
         for b in ex_buttons:
             # An example is sent as a message straight away (it also shows what the assistant can do).
             b.click(ctl.respond, [b, conv, lang, *prefs_inputs],
-                    [msg, chatbot, conv, cards_json, empty, *card_outputs], api_visibility="private")
+                    [msg, chatbot, cards_json, *card_outputs], api_visibility="private")
 
-        fb_outputs = [chatbot, conv, cards_json, empty, *card_outputs]
+        fb_outputs = [chatbot, cards_json, *card_outputs]
         for i, row_buttons in enumerate(fb_buttons):
             for kind, b in zip(FEEDBACK_KINDS, row_buttons):
                 b.click(_slot_handler(ctl, i, kind), [conv, lang], fb_outputs, api_visibility="private")
         fb_go.click(ctl.feedback, [fb_item, fb_kind, conv, lang], fb_outputs, api_name="feedback")
 
-        search.input(ctl.search, [search, picks, conv, lang], [picks, conv], api_name="search_titles",
+        search.input(ctl.search, [search, picks, conv, lang], [picks], api_name="search_titles",
                      trigger_mode="always_last", show_progress="hidden")
         like_picks.click(ctl.like_titles, [picks, conv, lang, *prefs_inputs],
-                         [picks, chatbot, conv, cards_json, empty, *card_outputs], api_name="like_titles")
-        reset_outputs = [chatbot, conv, cards_json, empty, *card_outputs]
-        reset.click(ctl.reset, [lang], reset_outputs, api_name="reset")
+                         [picks, chatbot, cards_json, *card_outputs], api_name="like_titles")
+        reset_outputs = [chatbot, conv, cards_json, *card_outputs]
+        reset.click(ctl.reset, [lang, conv], reset_outputs, api_name="reset")
         # The Chatbot's own trash button clears the page: start a fresh session so both agree.
-        chatbot.clear(ctl.reset, [lang], reset_outputs, api_visibility="private")
+        chatbot.clear(ctl.reset, [lang, conv], reset_outputs, api_visibility="private")
 
         relabel_outputs = [title, status, chatbot, msg, send, reset, ex_label, *ex_buttons, cards_title, empty, onboarding,
                            hint, search, picks, like_picks, settings_acc, llm, rerank, n_recs, domain,
@@ -470,15 +604,31 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
         # Follow the browser's language on first load (the toggle can switch it any time).
         demo.load(None, None, [lang], js="() => (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en'")
 
-    demo.queue(default_concurrency_limit=concurrency)
+    # A bounded queue: past MAX_QUEUED waiting events a client gets "queue full" (HTTP 503) instead of a server
+    # that piles up work.
+    demo.queue(default_concurrency_limit=concurrency, max_size=MAX_QUEUED)
     return demo
 
 
 def launch_ui(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-              block: bool = True, quiet: bool = False):
-    """Launch on host:port (loopback by default; a public share link only when asked for)."""
+              block: bool = True, quiet: bool = False, auth: tuple[str, str] | None = None,
+              allowed_hosts: Sequence[str] = ()):
+    """Launch on host:port (loopback by default; a public share link only when asked for).
+
+    Hardened (see ui/http_guard.py): Host names checked, uploads / deep links / monitoring off, request bodies
+    capped, security headers on, and errors say what went wrong only through gr.Error (no internals, no object
+    addresses). `auth=(user, password)` puts Gradio's login page in front, for a shared deployment.
+    """
+    guard = Middleware(HTTPGuard, allowed_hosts=None if share else allowed_hosts_for(host, allowed_hosts),
+                       fn_indices=tuple(demo.fns))
     return demo.launch(server_name=host, server_port=port, share=share, css=CSS, prevent_thread_lock=not block,
-                       quiet=quiet, show_error=True)
+                       quiet=quiet, show_error=False, auth=auth, max_file_size=1, enable_monitoring=False,
+                       ssr_mode=False, pwa=False, mcp_server=False, footer_links=["api"],
+                       app_kwargs={"middleware": [guard]})
+
+
+def _is_progress(ev: Event) -> bool:
+    return isinstance(ev, Notice) and ev.kind == "progress"
 
 
 def _slot_handler(ctl: ChatController, slot: int, kind: str):

@@ -38,6 +38,14 @@ _STRINGS: dict[str, dict[str, str]] = {
     "picks": {"ko": "검색 결과 (좋아하는 작품을 체크)", "en": "Results (tick your favourites)"},
     "like_picks": {"ko": "👍 좋아요로 시작", "en": "👍 Start with these"},
     "picked_none": {"ko": "먼저 작품을 하나 이상 체크해 주세요.", "en": "Tick at least one title first."},
+    "busy": {
+        "ko": "앞의 요청을 아직 처리하고 있어요. 잠시 후 다시 시도해 주세요.",
+        "en": "Still working on your previous request. Please try again in a moment.",
+    },
+    "bad_kind": {
+        "ko": "피드백 종류는 좋아요, 별로예요, 봤어요 중 하나여야 해요.",
+        "en": "The feedback kind must be like, dislike or seen.",
+    },
     "recommend_from_likes": {"ko": "내 취향에 맞는 작품을 추천해줘", "en": "Recommend something for me based on my favourites"},
     "you_liked": {"ko": "좋아하는 작품으로 등록했어요: ", "en": "Noted, you like: "},
     "settings": {"ko": "설정", "en": "Settings"},
