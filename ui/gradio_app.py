@@ -33,9 +33,10 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 import gradio as gr
 from starlette.middleware import Middleware
 
-from chatrec.engine import MAX_MESSAGE_CHARS, clean_message
+from chatrec.engine import MAX_MESSAGE_CHARS
 from chatrec.events import Card, Cards, Event, Notice, TextChunk
 from chatrec.settings import redact_urls
+from retrieval.textnorm import clean_text
 
 from .http_guard import HTTPGuard, allowed_hosts_for
 from .i18n import EXAMPLES, feedback_done, normalise_language, rerank_label, t
@@ -97,6 +98,50 @@ class Prefs:
     llm: str = "none"
 
 
+# Input components that take anything an API client sends. Gradio's own ones answer an unexpected value with an
+# error that repeats the input (10,000 ids → a 100 KB message) or with an internal exception (a string for a
+# number); these pass None, or only the known values, and the controller treats that as "not given".
+# `is_template` makes the frontend render each as the component it extends.
+class PickList(gr.CheckboxGroup):
+    """The onboarding checkboxes: values that are not among this session's choices are dropped."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> list[str]:
+        known = {value for _, value in self.choices}
+        return [v for v in (payload if isinstance(payload, list) else [])[: 10 * MAX_PICKS]
+                if isinstance(v, str) and v in known]
+
+
+class Choice(gr.Radio):
+    """One of the choices, or None."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload if isinstance(payload, str) and payload in {v for _, v in self.choices} else None
+
+
+class ChoiceMenu(gr.Dropdown):
+    """One of the choices, or None."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload if isinstance(payload, str) and payload in {v for _, v in self.choices} else None
+
+
+class Count(gr.Slider):
+    """A finite number within the slider's range, or None."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> float | None:
+        ok = (isinstance(payload, (int, float)) and not isinstance(payload, bool) and math.isfinite(payload)
+              and self.minimum <= payload <= self.maximum)
+        return float(payload) if ok else None
+
+
 class EventLock:
     """Runs one session's events one at a time. Gradio deep-copies a State's initial value per session: a copy is
     a new, free lock."""
@@ -134,7 +179,8 @@ def text_input(value: Any, limit: int) -> str:
     """A string from the page or the API as display-safe text of at most `limit` characters ("" for non-strings)."""
     if not isinstance(value, str):
         return ""
-    return clean_message(value[: 4 * limit])[0][:limit]
+    # Cleaning only drops characters (NFC aside): a bounded slice of a megabyte string cleans the same.
+    return clean_text(value[: 4 * limit]).strip()[:limit]
 
 
 def id_input(value: Any) -> str:
@@ -515,7 +561,7 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
         conv = gr.State(lambda: ctl.new_conversation())
         with gr.Row(equal_height=True):
             title = gr.Markdown(f"## {t('title', lang0)}")
-            lang = gr.Radio([("한국어", "ko"), ("English", "en")], value=lang0, show_label=False, container=False,
+            lang = Choice([("한국어", "ko"), ("English", "en")], value=lang0, show_label=False, container=False,
                             elem_id="lang-toggle", scale=0, min_width=240)
         status = gr.Markdown(status_line(engine, config, lang0), elem_id="status-line")
 
@@ -541,17 +587,17 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
                     hint = gr.Markdown(t("onboarding_hint", lang0))
                     search = gr.Textbox(label=t("search", lang0), placeholder=t("search_placeholder", lang0),
                                         elem_id="title-search", lines=1, max_length=MAX_QUERY_CHARS)
-                    picks = gr.CheckboxGroup(choices=[], label=t("picks", lang0), elem_id="title-picks")
+                    picks = PickList(choices=[], label=t("picks", lang0), elem_id="title-picks")
                     like_picks = gr.Button(t("like_picks", lang0), size="sm", elem_id="like-picks")
 
                 with gr.Accordion(t("settings", lang0), open=False, elem_id="settings") as settings_acc:
-                    llm = gr.Dropdown(list(config.llm_choices), value=config.llm_choices[0], label=t("llm", lang0),
+                    llm = ChoiceMenu(list(config.llm_choices), value=config.llm_choices[0], label=t("llm", lang0),
                                       interactive=len(config.llm_choices) > 1, elem_id="llm-choice")
-                    rerank = gr.Radio([(rerank_label(m, lang0), m) for m in config.rerank_modes],
+                    rerank = Choice([(rerank_label(m, lang0), m) for m in config.rerank_modes],
                                       value=config.rerank_modes[0], label=t("rerank", lang0), elem_id="rerank")
-                    n_recs = gr.Slider(1, MAX_CARDS, value=config.n_recs, step=1, label=t("n_recs", lang0),
+                    n_recs = Count(1, MAX_CARDS, value=config.n_recs, step=1, label=t("n_recs", lang0),
                                        elem_id="n-recs")
-                    domain = gr.Radio(ctl._domain_choices(lang0), value=config.domains[0], label=t("domain", lang0),
+                    domain = Choice(ctl._domain_choices(lang0), value=config.domains[0], label=t("domain", lang0),
                                       elem_id="domain")
 
             with gr.Column(scale=2, elem_id="cards-panel"):
