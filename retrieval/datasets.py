@@ -1,9 +1,10 @@
-"""Datasets: MovieLens 100K / 1M / latest-small, MeLU plots, TMDB-5000 overviews, goodbooks-10k.
+"""Datasets: MovieLens 100K / 1M / latest-small / 25M / 32M, MeLU plots, TMDB-5000 overviews, goodbooks-10k.
 
 Resolution order for every source: an explicit data dir (`--data-dir` / `CHATREC_DATA_DIR`) → the user cache
-(`~/.cache/chatrec/data`) → a download from the publisher into the cache (progress bar, sha256 check, atomic
-rename, so nothing half-written is ever left behind). Offline and missing, a `DatasetNotFoundError` says what
-is missing, where to put it and which variable to set.
+(`~/.cache/chatrec/data`) → a download from the publisher into the cache with pooch (progress bar, the
+publisher's md5 where one is published, sha256 of each file's content where we know it, atomic renames, so
+nothing half-written is ever left behind). Offline and missing, a `DatasetNotFoundError` says what is missing,
+where to put it and which variable to set. The 25M / 32M ratings are read in chunks into numeric arrays.
 
 The MovieLens files may not be redistributed: the project never ships them; users download them from GroupLens.
 """
@@ -18,11 +19,10 @@ import logging
 import os
 import shutil
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -60,6 +60,7 @@ class Source:
     member: str | None = None  # path inside the zip
     sha256: str | None = None  # of the content with CRLF → LF (mirrors differ only in line endings)
     alternatives: tuple[str, ...] = ()  # other local file names accepted (e.g. the partial ML-1M ratings)
+    archive_hash: str | None = None  # the publisher's checksum of the downloaded file, in pooch's "md5:…" form
 
 
 _GL = "https://files.grouplens.org/datasets/movielens/"
@@ -70,6 +71,10 @@ _TMDB = (
     _GH + "Harsh4222/content-based-movie-recommendation-system/8d227a41095d1a26de9e678be6159e0da839e7f8/"
     "tmdb_5000_movies.csv.zip"
 )
+# GroupLens publishes an md5 beside each zip (ml-1m.zip.md5, ...).
+_ML1M_MD5 = "md5:c4d9eecfca2ab87c1945afe126590906"
+_BIG_MD5 = {"ml-25m": "md5:6b51fb2759a8657d3bfcbfc42b592ada", "ml-32m": "md5:d472be332d4daa821edc399621853b57"}
+_BIG_FILES = ("movies.csv", "ratings.csv", "links.csv", "tags.csv")
 
 SOURCES: dict[str, Source] = {
     "ml-100k/u.data": Source(
@@ -82,12 +87,12 @@ SOURCES: dict[str, Source] = {
     ),
     "ml-1m/movies.dat": Source(
         "ml-1m", "movies.dat", _GL + "ml-1m.zip", "ml-1m/movies.dat",
-        "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9",
+        "0140fc2356357c1a851d0f52e893a1e4d3696df632c4141cea8d5bc3d621f0b9", archive_hash=_ML1M_MD5,
     ),
-    # The full file's hash is not known offline; its line count (1,000,209) is checked instead.
+    # The full file's own hash is not known offline; the zip's published md5 and the line count (1,000,209) are.
     "ml-1m/ratings.dat": Source(
         "ml-1m", "ratings.dat", _GL + "ml-1m.zip", "ml-1m/ratings.dat", None,
-        alternatives=("ratings_PARTIAL_users1-2999.dat.gz",),
+        alternatives=("ratings_PARTIAL_users1-2999.dat.gz",), archive_hash=_ML1M_MD5,
     ),
     "ml-latest-small/movies.csv": Source(
         "ml-latest-small", "movies.csv", _GL + "ml-latest-small.zip", "ml-latest-small/movies.csv",
@@ -105,6 +110,10 @@ SOURCES: dict[str, Source] = {
         "ml-latest-small", "tags.csv", _GL + "ml-latest-small.zip", "ml-latest-small/tags.csv",
         "68eec00a0820c2faa8863a6df7032f13d5899a4462bce9a97213905297ff3d34",
     ),
+    **{
+        f"{name}/{f}": Source(name, f, _GL + f"{name}.zip", f"{name}/{f}", archive_hash=md5)
+        for name, md5 in _BIG_MD5.items() for f in _BIG_FILES
+    },
     "ml-1m-plots-melu/movies_extrainfos.dat": Source(
         "ml-1m-plots-melu", "movies_extrainfos.dat", _MELU, None,
         "ff51b4d2110d83e73a4dba3179f48efc4680c8c968bdfe782806f376c6cdff29",
@@ -119,13 +128,13 @@ SOURCES: dict[str, Source] = {
     ),
 }
 
-DATASETS = ("ml-100k", "ml-1m", "ml-latest-small", "goodbooks-10k")
-ID_PREFIX = {"ml-100k": "ml100k", "ml-1m": "ml1m", "ml-latest-small": "mls", "goodbooks-10k": "book"}
+DATASETS = ("ml-100k", "ml-1m", "ml-latest-small", "ml-25m", "ml-32m", "goodbooks-10k")
+ID_PREFIX = {"ml-100k": "ml100k", "ml-1m": "ml1m", "ml-latest-small": "mls", "ml-25m": "ml25m", "ml-32m": "ml32m",
+             "goodbooks-10k": "book"}
+# Prefixes whose numbers are MovieLens movie ids: the same number is the same film in each (ML-1M: ids ≤ 3952).
+# ML-100K numbers its films its own way.
+MOVIELENS_ID_PREFIXES = ("mls", "ml1m", "ml25m", "ml32m")
 ML1M_FULL_LINES = 1_000_209
-
-
-def _content_sha256(data: bytes) -> str:
-    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -136,10 +145,16 @@ class DataLocator:
     cache_dir: Path = DEFAULT_CACHE
     allow_download: bool = True
     progress: bool = True
+    sources: Mapping[str, Source] | None = None  # None: SOURCES (tests point a copy at a local server)
+    timeout_s: float = 60.0  # per network read, not for the whole download
+
+    @property
+    def table(self) -> Mapping[str, Source]:
+        return SOURCES if self.sources is None else self.sources
 
     def find(self, key: str) -> Path:
         """Local path of a source file, downloading it into the cache when allowed."""
-        src = SOURCES[key]
+        src = self.table[key]
         names = (src.file, *src.alternatives)
         roots = [r for r in (self.data_dir, self.cache_dir / "data") if r is not None]
         for root in roots:
@@ -164,49 +179,91 @@ class DataLocator:
             return None
 
     def _download(self, src: Source) -> Path:
-        dest_dir = self.cache_dir / "data" / src.folder
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        dest = dest_dir / src.file
-        with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".part-") as tmp:
-            blob = Path(tmp) / "download"
-            try:
-                _fetch(src.url, blob, progress=self.progress)
-            except OSError as e:
-                raise DatasetNotFoundError(
-                    f"could not download {src.url} ({e}). Offline? Download it yourself and put "
-                    f"{src.folder}/{src.file} under a folder passed as --data-dir or CHATREC_DATA_DIR "
-                    f"(or under {self.cache_dir / 'data'})."
-                ) from e
-            if src.member:
-                try:
-                    with zipfile.ZipFile(blob) as zf:
-                        data = zf.read(src.member)
-                except (zipfile.BadZipFile, KeyError) as e:
-                    raise CorruptDatasetError(f"{src.url} is not the expected archive ({e}); try again later") from e
-            else:
-                data = blob.read_bytes()
-            if src.sha256 and _content_sha256(data) != src.sha256:
-                raise CorruptDatasetError(
-                    f"checksum mismatch for {src.folder}/{src.file} from {src.url}; the file was not saved. "
-                    "The publisher may have changed it: download it by hand and pass --data-dir."
-                )
-            part = Path(tmp) / src.file
-            part.write_bytes(data)
-            os.replace(part, dest)  # atomic: a reader never sees a half-written file
-        log.info("downloaded %s → %s", src.url, dest)
-        return dest
+        """Fetch `src.url` with pooch (progress bar, the publisher's checksum, a temporary file until it matches),
+        then move the file into the cache. An archive is opened once: every member that a known source names is
+        extracted (streamed, each checked and renamed into place atomically) and the archive is then deleted, so
+        a dataset downloads once and ml-32m's 239 MB zip does not stay beside its extracted files."""
+        blob = self._fetch(src)
+        try:
+            if src.member is None:
+                with open(blob, "rb") as stream:
+                    _install(stream, self._dest(src), src.sha256, src.url)
+                return self._dest(src)
+            return self._extract(blob, src)
+        finally:
+            blob.unlink(missing_ok=True)
+
+    def _dest(self, src: Source) -> Path:
+        return self.cache_dir / "data" / src.folder / src.file
+
+    def _fetch(self, src: Source) -> Path:
+        import pooch
+        import requests
+
+        name = src.url.rsplit("/", 1)[-1] or "download"
+        # pooch logs the URL and draws a tqdm bar sized from Content-Length.
+        downloader = pooch.HTTPDownloader(progressbar=self.progress, timeout=self.timeout_s,
+                                          headers={"User-Agent": "chatrec/0.1"})
+        try:
+            return Path(pooch.retrieve(src.url, known_hash=src.archive_hash, fname=name,
+                                       path=self.cache_dir / "downloads", downloader=downloader))
+        except ValueError as e:  # pooch's checksum mismatch: its temporary file is already deleted
+            raise CorruptDatasetError(
+                f"checksum mismatch for {src.url} ({e}); nothing was saved. The publisher may have changed the "
+                f"file or the download was damaged: try again, or download it by hand and put {src.folder}/"
+                f"{src.file} under a folder passed as --data-dir / CHATREC_DATA_DIR."
+            ) from e
+        except (requests.RequestException, OSError) as e:
+            raise DatasetNotFoundError(
+                f"could not download {src.url} ({type(e).__name__}). Offline? Download it yourself and put "
+                f"{src.folder}/{src.file} under a folder passed as --data-dir or CHATREC_DATA_DIR "
+                f"(or under {self.cache_dir / 'data'})."
+            ) from e
+
+    def _extract(self, blob: Path, src: Source) -> Path:
+        siblings = [s for s in self.table.values() if s.url == src.url and s.member and s.member != src.member]
+        try:
+            with zipfile.ZipFile(blob) as zf:
+                with zf.open(src.member) as stream:
+                    _install(stream, self._dest(src), src.sha256, f"{src.url}:{src.member}")
+                for s in siblings:
+                    if self._dest(s).is_file():
+                        continue
+                    try:
+                        with zf.open(s.member) as stream:
+                            _install(stream, self._dest(s), s.sha256, f"{s.url}:{s.member}")
+                    except (KeyError, CorruptDatasetError) as e:  # not the file asked for: it is fetched when needed
+                        log.warning("not extracting %s from %s: %s", s.member, src.url, e)
+        except (zipfile.BadZipFile, KeyError) as e:
+            raise CorruptDatasetError(f"{src.url} is not the expected archive ({e}); try again later") from e
+        log.info("downloaded %s → %s", src.url, self._dest(src))
+        return self._dest(src)
 
 
-def _fetch(url: str, dest: Path, progress: bool = True) -> None:
-    from tqdm.auto import tqdm
-
-    req = urllib.request.Request(url, headers={"User-Agent": "chatrec/0.1"})
-    with urllib.request.urlopen(req, timeout=60) as r, open(dest, "wb") as f:
-        total = int(r.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], disable=not progress) as bar:
-            for chunk in iter(lambda: r.read(1 << 16), b""):
-                f.write(chunk)
-                bar.update(len(chunk))
+def _install(stream: BinaryIO, dest: Path, sha256: str | None, what: str) -> None:
+    """Copy `stream` to `dest` through a temporary file renamed into place only when the content checks out
+    (sha256 of the CRLF → LF content, when known): a reader never sees a half-written or wrong file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    carry = b""  # a trailing "\r" waits for the next chunk: it may be half of a "\r\n"
+    tmp = Path(tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.part-")[1])
+    try:
+        with open(tmp, "wb") as out:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                out.write(chunk)
+                if sha256:
+                    data = carry + chunk
+                    carry = b"\r" if data.endswith(b"\r") else b""
+                    h.update(data[: len(data) - len(carry)].replace(b"\r\n", b"\n"))
+        h.update(carry)
+        if sha256 and h.hexdigest() != sha256:
+            raise CorruptDatasetError(
+                f"checksum mismatch for {dest.parent.name}/{dest.name} from {what}; the file was not saved. "
+                "The publisher may have changed it: download it by hand and pass --data-dir."
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_text(path: Path, encoding: str) -> str:
@@ -425,45 +482,145 @@ def load_ml1m(loc: DataLocator, with_text: bool = True) -> Dataset:
 
 
 def load_ml_latest_small(loc: DataLocator, with_text: bool = True) -> Dataset:
-    movies = _csv_rows(loc.find("ml-latest-small/movies.csv"))
-    tags: dict[str, list[str]] = {}
-    tags_path = loc.optional("ml-latest-small/tags.csv")
-    if tags_path:
-        for r in _csv_rows(tags_path):
-            t = r["tag"].strip()
-            lst = tags.setdefault(r["movieId"], [])
-            if t and t.lower() not in (x.lower() for x in lst):
-                lst.append(t)
+    return _load_movielens_csv("ml-latest-small", loc, with_text)
+
+
+def load_ml25m(loc: DataLocator, with_text: bool = True) -> Dataset:
+    return _load_movielens_csv("ml-25m", loc, with_text)
+
+
+def load_ml32m(loc: DataLocator, with_text: bool = True) -> Dataset:
+    return _load_movielens_csv("ml-32m", loc, with_text)
+
+
+def _load_movielens_csv(name: str, loc: DataLocator, with_text: bool) -> Dataset:
+    """The CSV MovieLens sets (latest-small, 25M, 32M): movies.csv, ratings.csv, tags.csv, links.csv."""
+    prefix = ID_PREFIX[name]
+    movies = _csv_rows(loc.find(f"{name}/movies.csv"))
+    tags_path = loc.optional(f"{name}/tags.csv")
+    tags = _first_tags(tags_path) if tags_path else {}
     items = [
-        _movie("mls", r["movieId"], r["title"], r["genres"].split("|"), tags=tuple(tags.get(r["movieId"], ())[:12]))
+        _movie(prefix, r["movieId"], r["title"], r["genres"].split("|"), tags=tuple(tags.get(r["movieId"], ())))
         for r in movies
     ]
     notes = []
     if with_text:
-        items, note = _join_latest_small_text(loc, items)
+        items, note = _join_movielens_text(loc, items, name)
         if note:
             notes.append(note)
-    catalog = Catalog(items, "ml-latest-small")
-    path = loc.find("ml-latest-small/ratings.csv")
-    rows = ((r["userId"], r["movieId"], r["rating"], r["timestamp"]) for r in _csv_rows(path))
-    ds = Dataset("ml-latest-small", catalog, _index_ratings(catalog, "mls", rows, path), notes=tuple(notes))
+    catalog = Catalog(items, name)
+    ratings = read_ratings_csv(loc.find(f"{name}/ratings.csv"), catalog, prefix, progress=loc.progress)
+    ds = Dataset(name, catalog, ratings, notes=tuple(notes))
     if with_text:
         cov = text_coverage(ds)
         msg = (
             f"item text coverage: {cov['items_with_text']}/{cov['items']} items ({cov['item_share']:.1%}), "
             f"carrying {cov['rating_share']:.1%} of ratings"
         )
-        log.info("ml-latest-small: %s", msg)
+        log.info("%s: %s", name, msg)
         ds = Dataset(ds.name, ds.catalog, ds.ratings, ds.partial, ds.notes + (msg,))
     return ds
 
 
-def _join_latest_small_text(loc: DataLocator, items: list[Item]) -> tuple[list[Item], str]:
+_MAX_TAGS = 12
+
+
+def _first_tags(path: Path) -> dict[str, list[str]]:
+    """The first distinct tags (case-insensitively) of each movie, streamed: ml-32m's tags.csv has 2M rows."""
+    tags: dict[str, list[str]] = {}
+    seen: dict[str, set[str]] = {}
+    with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+        for r in csv.DictReader(text):
+            t = (r.get("tag") or "").strip()
+            lst = tags.setdefault(r["movieId"], [])
+            low = seen.setdefault(r["movieId"], set())
+            if t and len(lst) < _MAX_TAGS and t.lower() not in low:
+                lst.append(t)
+                low.add(t.lower())
+    return tags
+
+
+_RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
+_CHUNK_ROWS = 2_000_000  # parsed numbers per chunk ≈ 56 MB, whatever the file's size
+
+
+def read_ratings_csv(path: Path, catalog: Catalog, prefix: str, *, chunk_rows: int = _CHUNK_ROWS,
+                     progress: bool = False) -> Ratings:
+    """A MovieLens ratings.csv (header `userId,movieId,rating,timestamp`) as Ratings over `catalog`.
+
+    Parsed in chunks of `chunk_rows` lines by pandas' C reader straight into numeric arrays, so no row ever
+    becomes Python objects: ml-32m's 32M ratings take ≈ 0.9 GB as arrays (user, item, timestamp int64; rating
+    float32) where a list of rows would take over 10 GB. Users are numbered in order of first appearance, as
+    the other loaders number them; a movie id missing from the catalog is a CorruptDatasetError.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    lut = _movie_rows(catalog, prefix)
+    users, items, ratings, stamps = [], [], [], []
+    big = path.stat().st_size > 50_000_000
+    dtypes = {"userId": np.int64, "movieId": np.int64, "rating": np.float32, "timestamp": np.int64}
+    with _open_binary(path) as f, tqdm(desc=f"reading {path.name}", unit=" ratings", unit_scale=True,
+                                       disable=not (progress and big)) as bar:
+        try:
+            for chunk in pd.read_csv(f, usecols=list(_RATING_COLUMNS), dtype=dtypes, chunksize=chunk_rows,
+                                     engine="c"):
+                mid = chunk["movieId"].to_numpy()
+                rows = lut[np.clip(mid, 0, len(lut) - 1)]
+                bad = np.flatnonzero((mid < 0) | (mid >= len(lut)) | (rows < 0))
+                if len(bad):
+                    line = sum(map(len, users)) + int(bad[0]) + 2  # + header, 1-based
+                    raise CorruptDatasetError(
+                        f"{path}: line {line} rates movie {int(mid[bad[0]])}, which movies.csv does not list; "
+                        "the files are from different releases or corrupt: delete them and download again"
+                    )
+                users.append(chunk["userId"].to_numpy())
+                items.append(rows)
+                ratings.append(chunk["rating"].to_numpy())
+                stamps.append(chunk["timestamp"].to_numpy())
+                bar.update(len(chunk))
+        except (ValueError, pd.errors.ParserError) as e:
+            if isinstance(e, CorruptDatasetError):
+                raise
+            raise CorruptDatasetError(
+                f"{path}: not a MovieLens ratings.csv ({str(e)[:200]}); expected the header "
+                f"{','.join(_RATING_COLUMNS)} and four numbers per line. Delete the file and download it again."
+            ) from e
+    raw = np.concatenate(users) if users else np.zeros(0, np.int64)
+    uniq, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    del raw, users
+    order = np.argsort(first, kind="stable")
+    number = np.empty(len(uniq), dtype=np.int64)
+    number[order] = np.arange(len(uniq))
+    return Ratings(
+        user=number[inverse.reshape(-1)],
+        item=np.concatenate(items) if items else np.zeros(0, np.int64),
+        rating=np.concatenate(ratings) if ratings else np.zeros(0, np.float32),
+        timestamp=np.concatenate(stamps) if stamps else np.zeros(0, np.int64),
+        user_ids=tuple(str(u) for u in uniq[order].tolist()),
+    )
+
+
+def _movie_rows(catalog: Catalog, prefix: str) -> np.ndarray:
+    """Lookup array: MovieLens movie id → catalog row (-1 where the catalog has no such movie)."""
+    head = f"{prefix}:"
+    ids = [(int(it.id[len(head):]), row) for row, it in enumerate(catalog) if it.id.startswith(head)]
+    lut = np.full(max((m for m, _ in ids), default=0) + 1, -1, dtype=np.int64)
+    for m, row in ids:
+        lut[m] = row
+    return lut
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _join_movielens_text(loc: DataLocator, items: list[Item], name: str) -> tuple[list[Item], str]:
     """Join by ids, not titles: movieId ≤ 3952 → MeLU (ML-1M ids); links.tmdbId → TMDB-5000."""
     melu_path = loc.optional("ml-1m-plots-melu/movies_extrainfos.dat")
     melu = load_melu(melu_path) if melu_path else {}
     tmdb_path = loc.optional("tmdb/tmdb_5000_movies.csv")
-    links_path = loc.optional("ml-latest-small/links.csv") if tmdb_path else None
+    links_path = loc.optional(f"{name}/links.csv") if tmdb_path else None
     tmdb = load_tmdb(tmdb_path) if tmdb_path else {}
     tmdb_of = {}
     if links_path:
@@ -489,7 +646,7 @@ def with_alias_origins(items: list[Item]) -> list[Item]:
     origin = {str(e.movielens_id): e.origin for e in load_aliases(DEFAULT_ALIASES) if e.origin and e.movielens_id}
     out = []
     for it in items:
-        o = origin.get(it.id.split(":", 1)[1]) if it.id.startswith(("mls:", "ml1m:")) else None
+        o = origin.get(it.id.split(":", 1)[1]) if it.id.split(":", 1)[0] in MOVIELENS_ID_PREFIXES else None
         if o and not it.countries:
             it = replace(it, countries=(o,), original_language=it.original_language or COUNTRY_LANGUAGE.get(o, ""))
         out.append(it)
@@ -527,6 +684,8 @@ _LOADERS: dict[str, Callable[[DataLocator, bool], Dataset]] = {
     "ml-100k": load_ml100k,
     "ml-1m": load_ml1m,
     "ml-latest-small": load_ml_latest_small,
+    "ml-25m": load_ml25m,
+    "ml-32m": load_ml32m,
     "goodbooks-10k": load_goodbooks,
 }
 
