@@ -96,6 +96,7 @@ class LMRatingScorer:
         cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         self.context = int(getattr(cfg, "max_position_embeddings", None) or 2048)
         self.separator, self.rating_ids = self._rating_tokens()
+        self.source = getattr(model, "name_or_path", "") or type(model).__name__  # for reports and caches
 
     @classmethod
     def from_pretrained(cls, model: str, *, gguf_file: str | None = None, cache_dir=None, device: str | None = None,
@@ -103,7 +104,9 @@ class LMRatingScorer:
         from .lm_loading import load_lm
 
         lm = load_lm(model, gguf_file=gguf_file, cache_dir=cache_dir, device=device)
-        return cls(lm.model, lm.tokenizer, device=device, **kw)
+        scorer = cls(lm.model, lm.tokenizer, device=device, **kw)
+        scorer.source = lm.loaded_from
+        return scorer
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -169,7 +169,7 @@ class GlobalMean(_Base):
 
 # --- surprise-backed models ------------------------------------------------------------------------------------
 
-def _trainset(ratings: Ratings, scale: tuple[float, float]):
+def to_surprise_trainset(ratings: Ratings, scale: tuple[float, float]):
     """A surprise Trainset whose raw ids are our integer rows (so exported arrays map straight back).
 
     Built the way surprise's `Dataset.construct_trainset` builds one (inner ids in order of first appearance,
@@ -219,7 +219,7 @@ class Baseline(_Base):
         from surprise import BaselineOnly
 
         self._start(ratings, n_items)
-        ts = _trainset(ratings, self.scale)
+        ts = to_surprise_trainset(ratings, self.scale)
         algo = BaselineOnly(bsl_options=dict(self.bsl_options), verbose=False).fit(ts)
         self.mu = float(ts.global_mean)
         self.bu = _scatter(algo.bu, _raw_rows(ts, "user"), self.n_users)
@@ -275,7 +275,7 @@ class BiasedMF(_Base):
 
     def fit(self, ratings: Ratings, n_items: int) -> "BiasedMF":
         self._start(ratings, n_items)
-        ts = _trainset(ratings, self.scale)
+        ts = to_surprise_trainset(ratings, self.scale)
         algo = self._algo().fit(ts)
         self.mu = float(ts.global_mean)
         urows, irows = _raw_rows(ts, "user"), _raw_rows(ts, "item")
@@ -393,7 +393,7 @@ class ItemKNNBaseline(Baseline):
         from surprise import KNNBaseline
 
         self._start(ratings, n_items)
-        ts = _trainset(ratings, self.scale)
+        ts = to_surprise_trainset(ratings, self.scale)
         algo = KNNBaseline(k=self.k, min_k=self.min_k, verbose=False, bsl_options=dict(self.bsl_options),
                            sim_options={"name": "pearson_baseline", "user_based": False, "shrinkage": self.shrinkage})
         algo.fit(ts)
@@ -475,6 +475,8 @@ def make_rating_model(name: str, scale: tuple[float, float] = (1.0, 5.0), **para
 class LinearBlend:
     """rating ≈ b + Σ w_m · pred_m over component models, non-negative least squares on validation predictions.
 
+    convex=True fits Σ w_m · pred_m with w ≥ 0, Σ w = 1 and no intercept: a mixture that cannot drift away from its
+    components, for small validation sets (a few users' ratings) where a free intercept fits their mean instead.
     Guard: the blend is kept only if its K-fold cross-validated RMSE on the validation ratings beats every single
     component's; otherwise it degenerates to the best component (weight 1, intercept 0). So on the data it was
     fitted on, the blend is never worse than its best part; `chosen` says which case happened.
@@ -488,7 +490,7 @@ class LinearBlend:
 
     @classmethod
     def fit(cls, preds: dict[str, np.ndarray], truth: np.ndarray, *, scale: tuple[float, float] = (1.0, 5.0),
-            ridge: float = 1e-2, folds: int = 5, seed: int = 0) -> "LinearBlend":
+            ridge: float = 1e-2, folds: int = 5, seed: int = 0, convex: bool = False) -> "LinearBlend":
         names = tuple(preds)
         truth = np.asarray(truth, dtype=np.float64)
         if not names:
@@ -502,6 +504,10 @@ class LinearBlend:
             # otherwise get large opposite-signed weights that fit validation noise.
             from scipy.optimize import nnls
 
+            if convex:  # Σ w = 1 enforced as a heavily weighted extra equation
+                big = 1e3 * np.sqrt(len(xs))
+                w, _ = nnls(np.vstack([xs, np.full((1, xs.shape[1]), big)]), np.r_[ys, big])
+                return np.r_[0.0, w / w.sum()]
             mx, my = xs.mean(axis=0), ys.mean()
             a = np.vstack([xs - mx, np.sqrt(ridge * len(xs)) * np.eye(xs.shape[1])])
             w, _ = nnls(a, np.r_[ys - my, np.zeros(xs.shape[1])])
@@ -537,4 +543,5 @@ def rmse_mae(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
 
 __all__ = ["Baseline", "BiasedMF", "FoldInConfig", "FoldedUser", "GlobalMean", "ItemKNNBaseline", "LinearBlend",
-           "MODEL_NAMES", "RatingModel", "RatingModelError", "SVDPlusPlus", "make_rating_model", "rmse_mae"]
+           "MODEL_NAMES", "RatingModel", "RatingModelError", "SVDPlusPlus", "make_rating_model", "rmse_mae",
+           "to_surprise_trainset"]

@@ -146,6 +146,9 @@ def test_blend_recovers_weights_and_never_loses_to_its_best_part():
     assert rmse_mae(worse.predict({"a": a, "noise": noise}), truth)[0] <= rmse_mae(np.clip(a, 1, 5), truth)[0] + 1e-9
     with pytest.raises(RatingModelError, match="needs predictions"):
         worse.predict({"a": a})
+    mix = LinearBlend.fit({"a": a, "b": b}, truth, convex=True)
+    assert mix.intercept == 0.0 and mix.weights.sum() == pytest.approx(1.0) and np.all(mix.weights >= 0)
+    assert np.allclose(mix.weights, [0.5, 0.5], atol=0.1)
 
 
 @requires_data("ml-100k")

@@ -1,7 +1,7 @@
 """`chatrec-eval ratings`: explicit rating prediction, Chat-REC's second experiment (RMSE / MAE on MovieLens).
 
     chatrec-eval ratings --dataset ml-100k --seeds 3
-    chatrec-eval ratings --dataset ml-100k --lm-users 40 --lm-model ~/.cache/chatrec-ci/models/SmolLM2-135M-Instruct.Q4_1.gguf
+    chatrec-eval ratings --dataset ml-100k --lm-users 12 --lm-model PATH/SmolLM2-135M-Instruct.Q4_1.gguf
     chatrec-eval ratings --dataset ml-1m --models baseline,svd,knn_baseline
 
 Protocols (fixed seeds; every split is a pure function of the seed):
@@ -20,6 +20,7 @@ user-level bootstrap (ratings of one user are not independent). Writes report.md
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import sys
 import time
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 PROTOCOLS = ("chatrec", "random")
 LABELS = {"global_mean": "Global mean", "baseline": "Baseline (μ + b_u + b_i)", "svd": "Biased MF (SVD)",
           "svdpp": "SVD++", "knn_baseline": "Item-kNN with baselines", "blend": "Blend (classical)",
-          "lm_raw": "LM (raw E[r])", "lm": "LM (calibrated)", "blend_lm": "Blend (classical + LM)"}
+          "lm_raw": "LM (raw E[r])", "lm": "LM (calibrated)", "blend_lm": "Blend (classical blend + LM)"}
 BLEND_PARTS = ("baseline", "svd", "svdpp", "knn_baseline")
 # Gao et al. 2023, Table 3 (ML-100K): RMSE, MAE. The LLM rows were zero-shot on a sample of the data.
 PAPER = [("MF (paper)", 0.988, 0.771), ("Item-KNN (paper)", 0.933, 0.734),
@@ -217,7 +218,7 @@ def _model_params(name: str, seed: int) -> dict:
 
 
 def run_seed(ds: Dataset, protocol: str, seed: int, models: Sequence[str], n_users: int, scorer=None,
-             lm_users: int = 0, scale=(1.0, 5.0)) -> SeedResult:
+             lm_users: int = 0, scale=(1.0, 5.0), cache_dir: Path | None = None) -> SeedResult:
     split = make_split(protocol, ds.ratings, seed, n_users)
     n_items = len(ds.catalog)
     val_pred, test_pred = {}, {}
@@ -238,11 +239,12 @@ def run_seed(ds: Dataset, protocol: str, seed: int, models: Sequence[str], n_use
         test_pred["blend"] = blend.predict(test_pred)
         res.scores["blend"] = score(test_pred["blend"], t_truth, t_users, seed=seed)
         res.blend["blend"] = _describe_blend(blend)
+        val_pred["blend"] = blend.predict(val_pred)  # in-sample for its few weights; feeds the LM's blend
         best = min(parts, key=lambda m: res.scores[m].rmse)
         res.deltas["blend − best part (" + best + ")"] = paired_delta(test_pred["blend"], test_pred[best], t_truth,
                                                                      t_users, seed=seed)
     if scorer is not None and lm_users > 0:
-        _run_lm(res, ds, split, scorer, lm_users, seed, parts, val_pred, test_pred, scale)
+        _run_lm(res, ds, split, scorer, lm_users, seed, parts, val_pred, test_pred, scale, cache_dir)
     return res
 
 
@@ -252,13 +254,32 @@ def _describe_blend(b: LinearBlend) -> str:
     return f"{b.intercept:+.3f} " + " ".join(f"{w:+.3f}·{n}" for n, w in zip(b.names, b.weights))
 
 
+def _lm_cached(scorer, ds: Dataset, split: RatingSplit, users: np.ndarray, seed: int, cache_dir: Path | None):
+    """`lm_predictions`, stored under cache_dir/ratings-lm by (data, split, users, model, prompt) so that
+    re-running the report (other blends, plots) does not pay the LM's CPU time again."""
+    from retrieval.rating_lm import LMRatings
+
+    key = hashlib.sha256(repr((ds.describe(), split.name, seed, split.notes, users.tolist(), scorer.source,
+                               scorer.max_history, scorer.template)).encode()).hexdigest()[:20]
+    path = Path(cache_dir) / "ratings-lm" / f"{key}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        z = np.load(path)
+        return ({"val": z["vm"], "test": z["tm"]}, LMRatings(z["vp"], z["vc"]), LMRatings(z["tp"], z["tc"]))
+    masks, lm_val, lm_test = lm_predictions(scorer, ds.catalog, split, users)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, vm=masks["val"], tm=masks["test"], vp=lm_val.probs, vc=lm_val.calibrated, tp=lm_test.probs,
+                 tc=lm_test.calibrated)
+    return masks, lm_val, lm_test
+
+
 def _run_lm(res: SeedResult, ds: Dataset, split: RatingSplit, scorer, lm_users: int, seed: int, parts,
-            val_pred, test_pred, scale) -> None:
+            val_pred, test_pred, scale, cache_dir: Path | None) -> None:
     from retrieval.rating_lm import LMCalibrator, LMRatings
 
     cand = np.intersect1d(np.unique(split.test.user), np.unique(split.val.user))
     users = np.sort(np.random.default_rng(seed + 1000).choice(cand, size=min(lm_users, len(cand)), replace=False))
-    masks, lm_val, lm_test = lm_predictions(scorer, ds.catalog, split, users)
+    masks, lm_val, lm_test = _lm_cached(scorer, ds, split, users, seed, cache_dir)
     vm, tm = masks["val"], masks["test"]
     v_truth = split.val.rating.astype(np.float64)
     t_truth, t_users = split.test.rating.astype(np.float64), split.test.user
@@ -272,19 +293,23 @@ def _run_lm(res: SeedResult, ds: Dataset, split: RatingSplit, scorer, lm_users: 
     lm_val_cal = _cross_fit_calibration(sub(lm_val, vm), v_truth[vm], split.val.user[vm], scale)
     tt, tu = t_truth[tm], t_users[tm]
     for name in list(res.scores):
-        pred = test_pred[name][tm]
-        res.lm_scores[name] = score(pred, tt, tu, seed=seed)
+        res.lm_scores[name] = score(test_pred[name][tm], tt, tu, seed=seed)
     res.lm_scores["lm_raw"] = score(lm_test_raw, tt, tu, seed=seed)
     res.lm_scores["lm"] = score(lm_test_cal, tt, tu, seed=seed)
-    comps_val = {m: val_pred[m][vm] for m in parts} | {"lm": lm_val_cal}
-    comps_test = {m: test_pred[m][tm] for m in parts} | {"lm": lm_test_cal}
-    blend = LinearBlend.fit(comps_val, v_truth[vm], scale=scale, seed=seed)
-    pred = blend.predict(comps_test)
+    # Stacked on the classical blend, whose weights come from all sampled users' validation ratings: the LM's few
+    # users could not fit five weights reliably, and falling back lands on the classical blend, not on one model.
+    # Convex (a mixing share for the LM, no intercept): a few users' ratings would otherwise fit their own mean.
+    base = "blend" if "blend" in val_pred else min(parts or list(val_pred), key=lambda m: res.scores[m].rmse)
+    blend = LinearBlend.fit({base: val_pred[base][vm], "lm": lm_val_cal}, v_truth[vm], scale=scale, seed=seed,
+                            convex=True)
+    pred = blend.predict({base: test_pred[base][tm], "lm": lm_test_cal})
     res.lm_scores["blend_lm"] = score(pred, tt, tu, seed=seed)
     res.blend["blend_lm"] = _describe_blend(blend)
-    res.blend["lm calibration"] = f"rating ≈ {cal.weights[0]:+.3f} {cal.weights[1]:+.3f}·E_raw {cal.weights[2]:+.3f}·E_cf"
-    best = min(comps_test, key=lambda m: res.lm_scores[m].rmse)
-    res.deltas[f"blend+LM − best part ({best}), LM users"] = paired_delta(pred, comps_test[best], tt, tu, seed=seed)
+    res.blend["lm calibration"] = (f"rating ≈ {cal.weights[0]:+.3f} {cal.weights[1]:+.3f}·E_raw "
+                                   f"{cal.weights[2]:+.3f}·E_cf")
+    others = {m: test_pred[m][tm] for m in [*parts, base]} | {"lm": lm_test_cal}
+    best = min(others, key=lambda m: res.lm_scores[m].rmse)
+    res.deltas[f"blend+LM − best part ({best}), LM users"] = paired_delta(pred, others[best], tt, tu, seed=seed)
     res.lm_reliability = (lm_test_raw, lm_test_cal, tt)
     res.notes += (f"LM path on {len(users)} of the test users (seeded sample), {int(tm.sum())} test ratings; "
                   f"{int(vm.sum())} validation ratings of the same users fit its calibration; its prompt shows "
@@ -435,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         lo, hi = float(ds.ratings.rating.min()), float(ds.ratings.rating.max())
         scale = (min(lo, 1.0), max(hi, 5.0))
-        results = [run_seed(ds, args.protocol, s, models, args.users, scorer, args.lm_users, scale)
+        results = [run_seed(ds, args.protocol, s, models, args.users, scorer, args.lm_users, scale, cache_dir)
                    for s in range(args.seeds)]
         allc, lmc = combine(results, "scores"), combine(results, "lm_scores")
         head = [f"- dataset: {ds.describe()}", *(f"- {n}" for n in ds.notes), *(f"- {n}" for n in results[0].notes),
