@@ -470,7 +470,8 @@ POLISH_SYSTEM = ("You name a movie fan's interest journeys. For each journey you
                  "Do not add facts. Answer in JSON.")
 
 
-def polish_names(js: Sequence[Journey], llm, catalog: Catalog | None = None) -> list[Journey]:
+def polish_names(js: Sequence[Journey], llm, catalog: Catalog | None = None, *, max_tokens: int = 200
+                 ) -> list[Journey]:
     """Ask `llm` (chatrec.llm.LLM) for nicer names; keep each rule name unless the new one still states a fact.
 
     Any LLM failure (LLMError) leaves the rule names; nothing here raises for a bad answer.
@@ -500,7 +501,8 @@ def polish_names(js: Sequence[Journey], llm, catalog: Catalog | None = None) -> 
         titles = ", ".join(catalog[i].title for i in j.item_ids[:4]) if catalog is not None else ""
         lines.append(f"{n}. {facts}" + (f" (e.g. {titles})" if titles else "") + f" — current name: {j.name('en')}")
     try:
-        ans = llm.structured([("system", POLISH_SYSTEM), ("user", "\n".join(lines))], schema, _Names, max_tokens=200)
+        ans = llm.structured([("system", POLISH_SYSTEM), ("user", "\n".join(lines))], schema, _Names,
+                             max_tokens=max_tokens)
     except LLMError as e:
         log.info("journey names kept rule-made: %s", e)
         return list(js)
