@@ -88,13 +88,13 @@ def _step(name: str, timings: dict[str, float]) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------------------------ ALS with a disk cache
-def als_cache_key(interactions: Interactions, config: ALSConfig) -> str:
-    """A hash of everything the fitted factors depend on."""
+def als_cache_key(interactions: Interactions, config: ALSConfig, variant: str = "") -> str:
+    """A hash of everything the fitted factors depend on; `variant` names the input (which sets were pooled)."""
     import implicit
 
     m = interactions.matrix
     h = hashlib.sha256()
-    h.update(f"v{ALS_CACHE_VERSION}|implicit {implicit.__version__}|{m.shape}|".encode())
+    h.update(f"v{ALS_CACHE_VERSION}|implicit {implicit.__version__}|{m.shape}|{variant}|".encode())
     h.update(repr((config.factors, config.regularization, config.alpha, config.iterations, config.seed)).encode())
     for arr in (m.indptr, m.indices, m.data):
         h.update(np.ascontiguousarray(arr).tobytes())
@@ -108,15 +108,16 @@ class CachedALSGenerator(ALSGenerator):
     attach factors to the wrong catalog (the key covers the matrix shape and content).
     """
 
-    def __init__(self, config: ALSConfig, cache_dir: Path | None):
+    def __init__(self, config: ALSConfig, cache_dir: Path | None, variant: str = ""):
         super().__init__(config)
         self.cache_dir = Path(cache_dir) / "models" if cache_dir else None
+        self.variant = variant
         self.loaded_from_cache = False
         self.cache_path: Path | None = None
 
     def fit(self, interactions: Interactions, catalog: Catalog):
         if self.cache_dir is not None:
-            self.cache_path = self.cache_dir / f"als-{als_cache_key(interactions, self.config)}.npz"
+            self.cache_path = self.cache_dir / f"als-{als_cache_key(interactions, self.config, self.variant)}.npz"
         return super().fit(interactions, catalog)
 
     def _fit(self, matrix) -> None:
@@ -174,8 +175,16 @@ def load_data(settings: Settings) -> tuple[Dataset, Dataset | None]:
 def fit_generators(settings: Settings, movies: Dataset) -> tuple[CachedALSGenerator, PopularityGenerator]:
     cfg = ALSConfig(factors=settings.als_factors, regularization=settings.als_regularization,
                     alpha=settings.als_alpha, iterations=settings.als_iterations)
-    liked = movies.interactions(confidence=settings.als_confidence, min_rating=settings.als_min_rating)
-    als = CachedALSGenerator(cfg, settings.cache_dir).fit(liked, movies.catalog)
+    als_input, variant = movies, ""
+    if settings.pool_movielens:
+        from retrieval.pooled import load_pooled
+
+        als_input = load_pooled(movies, DataLocator(data_dir=settings.data_dir, cache_dir=settings.cache_dir,
+                                                    allow_download=settings.allow_download))
+        log.info("ALS input pooled:\n%s", als_input.describe())
+        variant = als_input.name  # which sets, with which weights: the cache must not mix them up
+    liked = als_input.interactions(confidence=settings.als_confidence, min_rating=settings.als_min_rating)
+    als = CachedALSGenerator(cfg, settings.cache_dir, variant=variant).fit(liked, movies.catalog)
     pop = PopularityGenerator().fit(movies.interactions(confidence=settings.als_confidence), movies.catalog)
     return als, pop
 

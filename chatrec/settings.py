@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 LLM_BACKENDS = ("none", "openai", "transformers")
 RERANK_MODES = ("llm", "score", "lm")
-DATASET_NAMES = ("ml-latest-small", "ml-1m", "ml-100k")
+DATASET_NAMES = ("ml-latest-small", "ml-1m", "ml-100k", "ml-25m", "ml-32m")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -45,6 +45,8 @@ class Settings(BaseModel):
     als_iterations: int = 15
     als_confidence: str = "linear"
     als_min_rating: float = 3.0  # ratings below this are not evidence of liking
+    # ALS also learns from the other MovieLens sets on hand (retrieval/pooled.py); measured by `chatrec-eval pooled`.
+    pool_movielens: bool = False
     n_candidates: int = 30
     n_recs: int = 5
     # LLM

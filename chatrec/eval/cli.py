@@ -7,6 +7,7 @@ import sys
 SUBCOMMANDS = {
     "offline": ("chatrec.eval.offline", "classical recommenders on published protocols"),
     "tune": ("chatrec.eval.tune", "tune ALS on a validation split carved from training data"),
+    "pooled": ("chatrec.eval.pooling", "ALS on pooled MovieLens sets: per-source weights on the target's users"),
     "lmrecsys": ("chatrec.eval.lmrecsys", "LMRecSys zero-shot title scoring on ML-1M"),
     "dialogue": ("chatrec.eval.dialogue", "scripted KO/EN dialogues and simulated users"),
     "ratings": ("chatrec.eval.ratings", "rating prediction (RMSE/MAE): classical models, the LM path, a blend"),
