@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from chatrec.eval.data_flags import add_data_flags, locator_for, settings_for
 from chatrec.eval.protocols import lmrecsys_split
 from chatrec.eval.report import Report
-from chatrec.settings import from_env
 from retrieval.candidates import ALSConfig, ALSGenerator
-from retrieval.datasets import DataLocator, load_dataset
+from retrieval.datasets import load_dataset
 from retrieval.lm_loading import load_lm
 from retrieval.title_scorer import TEMPLATES, TitleScorer
 
@@ -78,31 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="scorer model: folder, .gguf file or cached id "
                    "(default: settings scorer_model / CHATREC_SCORER_MODEL)")
     p.add_argument("--model-file", default=None, help="GGUF file name inside --model")
-    p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("reports/lmrecsys"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pool", type=int, default=0,
                    help="score only ALS top-N ∪ Popularity top-N per user (0 = full catalog); makes exact mode "
                         "affordable on CPU; LM rows then rank within that pool")
     p.add_argument("--device", default=None)
+    add_data_flags(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = from_env()
+    settings = settings_for(args)
     model = args.model or settings.scorer_model
     if not model:
         raise SystemExit("no scorer model: pass --model (a folder, .gguf file or cached model id) "
                          "or set CHATREC_SCORER_MODEL")
-    cache_dir = args.cache_dir or settings.cache_dir
-    data_dir = args.data_dir or settings.data_dir
+    cache_dir = settings.cache_dir
     t_start = time.time()
 
-    ds = load_dataset(args.dataset, DataLocator(data_dir=data_dir, cache_dir=cache_dir,
-                                                allow_download=settings.allow_download))
+    ds = load_dataset(args.dataset, locator_for(settings))
     sp = lmrecsys_split(ds, n_users=args.users + args.val_users, seed=args.seed)
     catalog = sp.split.catalog
     train = sp.train

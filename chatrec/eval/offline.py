@@ -21,8 +21,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from retrieval.candidates import ALSConfig, ALSGenerator, ItemKNNConfig, ItemKNNGenerator, PopularityGenerator
-from retrieval.datasets import DataLocator, Dataset, load_dataset
+from retrieval.datasets import Dataset, DatasetError, load_dataset
 
+from .data_flags import add_data_flags, locator_for, settings_for
 from .metrics import evaluate_ranking, mean_std
 from .protocols import Split, chatrec_split, lmrecsys_split, loo_split
 from .report import Report, markdown_table
@@ -254,7 +255,6 @@ def _parse(argv):
     p = argparse.ArgumentParser(prog="chatrec-eval offline", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="ml-100k", help="dataset name, or a comma-separated list")
     p.add_argument("--protocol", choices=PROTOCOLS, default="chatrec")
-    p.add_argument("--data-dir", type=Path, default=None, help="folder holding ml-100k/, ml-1m/, ... (else cache)")
     p.add_argument("--out", type=Path, default=None, help="report folder (default reports/offline-PROTOCOL)")
     p.add_argument("--generators", default="popularity,itemknn,als")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...): user samples and ALS init")
@@ -267,6 +267,7 @@ def _parse(argv):
     p.add_argument("--knn-min-rating", type=float, default=0.0)
     p.add_argument("--lmrecsys-users", type=int, default=1000,
                    help="users evaluated per seed in the lmrecsys protocol (0 = all eligible users)")
+    add_data_flags(p)
     return p.parse_args(argv)
 
 
@@ -288,14 +289,18 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --seeds must be at least 1", file=sys.stderr)
         return 2
     seeds = list(range(args.seeds))
-    locator = DataLocator(data_dir=args.data_dir, allow_download=args.data_dir is None)
+    locator = locator_for(settings_for(args))
     out = args.out or Path("reports") / f"offline-{args.protocol}"
     report = Report(f"Offline evaluation — {args.protocol} protocol")
     all_results: list[Result] = []
     labels: dict[tuple[str, str], str] = {}
     t0 = time.time()
     for dname in [d.strip() for d in args.dataset.split(",") if d.strip()]:
-        ds = load_dataset(dname, locator, with_text=False)
+        try:
+            ds = load_dataset(dname, locator, with_text=False)
+        except DatasetError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         als = als_setup_for(args, dname, args.protocol)
         specs = [GeneratorSpec(n, als=als, knn=ItemKNNConfig(k_neighbors=args.knn_neighbors),
                                knn_min_rating=args.knn_min_rating) for n in names]

@@ -1,7 +1,7 @@
 """`chatrec-eval pooled`: does pooling other MovieLens sets into the ALS input help the target's own users?
 
     chatrec-eval pooled --data-dir ../shared/data
-    chatrec-eval pooled --weights "ml-1m=0,0.5,1;ml-100k=0,0.5,1" --seeds 3
+    chatrec-eval pooled --weights "ml-1m=0,0.5,1;ml-100k=0,1" --seeds 3
 
 Only the target's users are evaluated (Chat-REC holdout: 20 % of each user's liked items, every eligible user,
 one split per seed); the other sets only add training rows. ALS uses the app's settings (chatrec/settings.py,
@@ -159,8 +159,9 @@ def _figure(rows: Sequence[Row], base: Row):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="chatrec-eval pooled", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="ml-latest-small", help="the target: whose users are evaluated")
-    p.add_argument("--weights", default="ml-1m=0,0.5,1;ml-100k=0,0.5,1",
-                   help="per source, the weights to try; every combination is run")
+    p.add_argument("--weights", default=None,
+                   help="per source, the weights to try, e.g. 'ml-1m=0,0.5,1;ml-100k=0,1'; every combination is "
+                        "run (default: 0, 0.5 and 1 for each other set in POOLABLE)")
     p.add_argument("--seeds", type=int, default=3, help="holdout splits (0, 1, ...) and ALS initialisations")
     p.add_argument("--users", type=int, default=0, help="evaluated users per split (0 = every eligible user)")
     p.add_argument("--out", type=Path, default=Path("reports/pooled"))
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--seeds must be at least 1")
     t0 = time.time()
     try:
-        grid = parse_weights(args.weights, args.dataset)
+        grid = parse_weights(args.weights or ";".join(f"{n}=0,0.5,1" for n in POOLABLE if n != args.dataset),
+                             args.dataset)
         loc = locator_for(settings)
         target = load_dataset(args.dataset, loc, with_text=False)
         # Each source in the grid is loaded once (weight 1), then reweighted per combination.

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from retrieval.datasets import DataLocator, Dataset, load_dataset
+from retrieval.datasets import Dataset, DatasetError, load_dataset
 
+from .data_flags import add_data_flags, locator_for, settings_for
 from .offline import DEFAULT_ALS, KS, ALSSetup, GeneratorSpec, TUNED_ALS, evaluate
 from .protocols import Split, chatrec_split, lmrecsys_split, loo_split
 from .report import Report, markdown_table
@@ -148,7 +149,6 @@ def _parse(argv):
     p = argparse.ArgumentParser(prog="chatrec-eval tune", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--protocol", choices=tuple(OBJECTIVE), default="chatrec")
-    p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=None, help="report folder (default reports/tune-DATASET-PROTOCOL)")
     p.add_argument("--seeds", type=int, default=3, help="chatrec/lmrecsys: validation splits (one per test seed)")
     p.add_argument("--val-users", type=int, default=300, help="chatrec/lmrecsys: users per validation split")
@@ -159,6 +159,7 @@ def _parse(argv):
     p.add_argument("--max-trials", type=int, default=120)
     p.add_argument("--budget-s", type=float, default=600.0, help="stop starting new trials after this many seconds")
     p.add_argument("--search-seed", type=int, default=0)
+    add_data_flags(p)
     return p.parse_args(argv)
 
 
@@ -167,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1:
         print("error: --seeds must be at least 1", file=sys.stderr)
         return 2
-    ds = load_dataset(args.dataset, DataLocator(data_dir=args.data_dir, allow_download=args.data_dir is None),
-                      with_text=False)
+    try:
+        ds = load_dataset(args.dataset, locator_for(settings_for(args)), with_text=False)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     t0 = time.time()
     splits = validation_splits(args.protocol, ds, range(args.seeds), args.val_users, args.lmrecsys_users or None,
                                args.loo_depths)
