@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -67,8 +67,9 @@ class PopularityIndex:
 class Candidate:
     item: Item
     score: float
-    sources: tuple[str, ...]  # "als" | "search" | "similar" | "popular"
+    sources: tuple[str, ...]  # "als" | "search" | "similar" | "popular" | "people" | "theme" | "author"
     fits: bool = True  # satisfies every hard constraint
+    ranks: Mapping[str, int] = field(default_factory=dict)  # position in each source's list (the ranker's input)
 
     @property
     def id(self) -> str:
@@ -168,7 +169,7 @@ class CandidateAssembler:
             return set(item.genres)
         return set(self.people.book_genres(item.authors))
 
-    def fits(self, item: Item, w: Wish) -> bool:
+    def fits(self, item: Item, w: Wish, loose_origin: bool = False) -> bool:
         movie = item.domain == "movie"
         genres = self.genres_of(item)
         if w.genres and not set(w.genres) <= genres:
@@ -181,7 +182,8 @@ class CandidateAssembler:
         if rng and (item.year is None or not rng[0] <= item.year <= rng[1]):
             return False
         if movie and (w.origins or w.exclude_origins):
-            origin = self.origins_of(item)
+            # Loose: any production country counts (an English-language film made in India is still Indian).
+            origin = set(item.countries) | self.origins_of(item) if loose_origin else self.origins_of(item)
             if w.origins and not origin & set(w.origins):
                 return False
             if origin & set(w.exclude_origins):
@@ -199,8 +201,12 @@ class CandidateAssembler:
     @staticmethod
     def origins_of(item: Item) -> set[str]:
         """Countries of origin: production countries, or the country whose language the film is in."""
-        out = set(item.countries)
-        home = _LANGUAGE_HOME.get(item.original_language)
+        lang = item.original_language
+        if not lang:
+            return set(item.countries)
+        # Co-producers are not the origin (Blade Runner lists Hong Kong): keep the countries of the film's language.
+        out = {c for c in item.countries if COUNTRY_LANGUAGE.get(c) == lang}
+        home = _LANGUAGE_HOME.get(lang)
         if home:
             out.add(home)
         return out
@@ -230,6 +236,7 @@ class CandidateAssembler:
 
         fused: dict[str, float] = {}
         srcs: dict[str, list[str]] = {}
+        ranks: dict[str, dict[str, int]] = {}
         for name, ids in lists.items():
             w = _WEIGHTS[name.split(":")[0]]
             for rank, i in enumerate(ids):
@@ -237,11 +244,12 @@ class CandidateAssembler:
                     continue  # never an item outside the catalog or one the user ruled out
                 fused[i] = fused.get(i, 0.0) + w / (_RRF_K + rank)
                 srcs.setdefault(i, []).append(name.split(":")[0])
+                ranks.setdefault(i, {}).setdefault(name.split(":")[0], rank)
         for i in fused:
             fused[i] += self._tone_score(catalog[i], wish) + self._genre_fit(catalog[i], wish)
 
         def build(ids_scores, fits) -> list[Candidate]:
-            return [Candidate(catalog[i], s, tuple(dict.fromkeys(srcs.get(i, ["popular"]))), fits)
+            return [Candidate(catalog[i], s, tuple(dict.fromkeys(srcs.get(i, ["popular"]))), fits, ranks.get(i, {}))
                     for i, s in ids_scores]
 
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])
@@ -251,6 +259,10 @@ class CandidateAssembler:
             # Popular items that satisfy the wish before anything that breaks it.
             have = {c.id for c in out} | excl
             extra = pop.top(n - len(out), have, lambda i: self.fits(catalog[i], wish))
+            out += [Candidate(catalog[i], self._tone_score(catalog[i], wish), ("popular",), True) for i in extra]
+        if len(out) < n_min and wish.origins and pop is not None:
+            have = {c.id for c in out} | excl
+            extra = pop.top(n - len(out), have, lambda i: self.fits(catalog[i], wish, loose_origin=True))
             out += [Candidate(catalog[i], self._tone_score(catalog[i], wish), ("popular",), True) for i in extra]
         if 0 < len(out) < n_min:
             notices.append("few_match")  # fewer picks, all of them right, rather than padding with misfits
@@ -281,12 +293,12 @@ class CandidateAssembler:
     def _tone_score(item: Item, w: Wish) -> float:
         """Soft evidence from the tones: preferred genres up, genres and keywords against the wish down (on the
         reciprocal-rank scale, where one rank near the top is worth ~0.0003)."""
-        if not w.tones:
+        if not w.tones and not w.soft_genres:
             return 0.0
         genres = set(item.genres)
         score = 0.004 * min(2, len(genres & set(w.prefer_genres)))
         score -= 0.006 * len(genres & set(w.demote_genres))
-        bad = {k for t in w.tones for k in TONE_BY_KEY[t].demote_keywords}
+        bad = {k for t in w.tones for k in TONE_BY_KEY[t].demote_keywords}  # noqa: C401
         if bad:
             words = " | ".join([item.extra.get("keywords", ""), *item.tags]).lower()
             score -= 0.004 * sum(1 for k in bad if k in words)

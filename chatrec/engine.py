@@ -10,22 +10,26 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from retrieval.documents import document_text
 from retrieval.textnorm import clean_text
 from retrieval.titles import split_year, title_key
+from retrieval.lang import GENRES, informative
+from retrieval.people import PeopleIndex
 from retrieval.types import Catalog, Item
 
 from . import prompts
-from .candidates_turn import CandidateAssembler, CandidateSet, PopularityIndex, informative
+from .candidates_turn import Candidate, CandidateAssembler, CandidateSet, PopularityIndex
 from .events import Card, Cards, Event, FeedbackKind, Notice, TextChunk
 from .explain import explain, shared_attributes, validate_llm_reason
 from .llm import LLM, LLMError, NoLLM
+from .request import PersonRef, Request, Wish
 from .rerank import Ranking, llm_rerank, lm_rerank, refresh_profile, score_order
 from .session import Session
 from .settings import Settings
-from .understand import Constraints, Understander, Understanding
+from .state import merge
+from .understand import Understander
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ class Engine:
 
     def __init__(self, catalog: Catalog, *, als=None, popularity=None, knowledge=None, resolver=None,
                  llm: LLM | None = None, settings: Settings | None = None, books_catalog: Catalog | None = None,
-                 scorer=None):
+                 scorer=None, people: PeopleIndex | None = None):
         self.catalog = catalog
         self.books = books_catalog
         self.knowledge = knowledge
@@ -77,9 +81,12 @@ class Engine:
         self.scorer = scorer
         fitted = popularity or als
         self.popularity = PopularityIndex.from_generator(fitted, catalog) if fitted is not None else None
+        self.people = people if people is not None else PeopleIndex([catalog, books_catalog])
         self.assembler = CandidateAssembler(catalog, als=als, popularity=self.popularity, knowledge=knowledge,
-                                            books_catalog=books_catalog)
-        self.understander = Understander(catalog, resolver, self.llm, books_catalog)
+                                            books_catalog=books_catalog, people=self.people)
+        self.understander = Understander(catalog, resolver, self.llm, books_catalog, people=self.people,
+                                         popularity=self.popularity.count if self.popularity is not None else None,
+                                         book_resolver=_book_resolver(books_catalog) if resolver is not None else None)
         self._keys = [(title_key(it.title), it.id) for it in catalog]
         self._guard_shingles = _shingles(" ".join(prompts.system_prompts()))
         if resolver is not None:
@@ -135,25 +142,17 @@ class Engine:
                 log.info("resolver gave nothing for %r: %s", prefix[:40], e)
         return [(i, self.catalog[i].label) for i in out[:k]]
 
-    def turn(self, session: Session, message: str) -> Iterator[Event]:
+    def turn(self, session: Session, message: str, *, domain: str | None = None) -> Iterator[Event]:
+        """One chat turn. `domain` ("movie" / "book") is the UI's setting: the domain the user is browsing, which
+        the words of the message may still override ("books for someone who loved Blade Runner")."""
         lang = session.language
         said: list[str] = []
         try:
             text, truncated = clean_message(message)
             work = session.copy()
-            u, notes = self.understander.understand(text, work)
-            lang = work.language = u.language
+            req, notes = self.understander.understand(text, work, domain=domain)
             work.add_turn("user", text[:1000])
-            if self._ranks_with_a_model(u):
-                # The LLM steps take seconds on a small server: say at once that the turn is being worked on.
-                yield Notice(prompts.msg("working", lang), "progress")
-            reply = self._decide(work, u, text)
-            for kind in notes:
-                reply.llm_failures.setdefault("understand", kind)
-            if truncated:
-                reply.notices.insert(0, Notice(prompts.msg("truncated", lang, n=f"{MAX_MESSAGE_CHARS:,}"), "info"))
-            session.replace_with(work)  # decisions made: commit before streaming
-            yield from self._emit(session, reply, lang, said)
+            yield from self._respond(session, work, req, text, said, truncated=truncated, llm_notes=notes)
         except Exception:  # the promise: a turn never raises; the session keeps its last good state
             log.exception("turn failed")
             apology = prompts.msg("error", lang)
@@ -162,6 +161,58 @@ class Engine:
         finally:
             if said:
                 session.add_turn("assistant", "\n".join(said)[:4000])
+
+    def recommend(self, session: Session, request: Request) -> Iterator[Event]:
+        """A turn from a typed request instead of a message: onboarding's liked titles, a domain switch in the UI.
+        Nothing is written in the user's name; the request goes through the same steps as a parsed one."""
+        lang = session.language
+        said: list[str] = []
+        try:
+            req = Request.model_validate(request.model_dump() if isinstance(request, Request) else request)
+            req.refs = [r for r in req.refs if self.item(r.item_id) is not None]  # ids arrive from the web API
+            req.via = "ui"
+            if req.language not in prompts.LANGS:
+                req.language = lang
+            yield from self._respond(session, session.copy(), req, "", said)
+        except Exception:
+            log.exception("typed request failed")
+            apology = prompts.msg("error", lang)
+            said.append(apology)
+            yield TextChunk(apology)
+        finally:
+            if said:
+                session.add_turn("assistant", "\n".join(said)[:4000])
+
+    def rank(self, session: Session, message: str, k: int = 50) -> CandidateSet:
+        """The ranked candidates a turn on `message` would choose from, best first (for evaluation): the same
+        understanding, dialogue state and assembly as `turn`, in score order, without the LLM, and without
+        changing `session`."""
+        text, _ = clean_message(message)
+        work = session.copy()
+        req = self.understander.rules(text, work)
+        for ref in req.refs:
+            {"like": work.like, "dislike": work.dislike, "seen": work.mark_seen}.get(ref.polarity, lambda i: None)(
+                ref.item_id)
+        wish = self._carry_over(work, req)
+        if wish.domain == "book" and self.books is None:
+            wish.domain = "movie"
+        return self._assemble(work, wish, n=k, n_min=1)
+
+    def _respond(self, session: Session, work: Session, req: Request, text: str, said: list[str], *,
+                 truncated: bool = False, llm_notes: Sequence[str] = ()) -> Iterator[Event]:
+        lang = work.language = req.language
+        for note in req.notes:
+            log.debug("understand: %s", note)
+        if self._ranks_with_a_model(req):
+            # The LLM steps take seconds on a small server: say at once that the turn is being worked on.
+            yield Notice(prompts.msg("working", lang), "progress")
+        reply = self._decide(work, req, text)
+        for kind in llm_notes:
+            reply.llm_failures.setdefault("understand", kind)
+        if truncated:
+            reply.notices.insert(0, Notice(prompts.msg("truncated", lang, n=f"{MAX_MESSAGE_CHARS:,}"), "info"))
+        session.replace_with(work)  # decisions made: commit before streaming
+        yield from self._emit(session, reply, lang, said)
 
     def feedback(self, session: Session, item_id: str, kind: FeedbackKind) -> Iterator[Event]:
         lang = session.language
@@ -201,66 +252,146 @@ class Engine:
     # ---------------------------------------------------------------------------------------------------------
     # deciding
 
-    def _decide(self, work: Session, u: Understanding, text: str) -> _Reply:
-        lang = u.language
+    def _decide(self, work: Session, req: Request, text: str) -> _Reply:
+        lang = req.language
         r = _Reply(request=text)
-        if u.intent in ("empty", "emoji", "injection", "off_topic", "greeting"):
-            r.intro = prompts.msg(u.intent, lang)
+        if req.intent in ("empty", "emoji", "injection", "off_topic", "greeting"):
+            r.intro = prompts.msg(req.intent, lang)
             return r
-        if u.clarify is not None:
-            return self._ask_back(work, u)
+        if req.clarify is not None:
+            return self._ask_back(work, req)
         work.pending = None
-        if u.intent == "details":
-            return self._details(u, lang)
-        if u.intent == "compare":
-            return self._compare(u, lang)
+        noted: dict[str, list[str]] = {}
+        for ref in req.refs:
+            if ref.polarity == "like":
+                work.like(ref.item_id)
+                noted.setdefault("like", []).append(ref.item_id)
+            elif ref.polarity == "dislike":
+                work.dislike(ref.item_id)
+                noted.setdefault("dislike", []).append(ref.item_id)
+            elif ref.polarity == "seen":
+                work.mark_seen(ref.item_id)
+                noted.setdefault("seen", []).append(ref.item_id)
+        if noted:
+            work.profile_key = ""  # evidence changed: the next turn refreshes the profile
+        if req.intent in ("details", "predict"):
+            return self._details(work, req)
+        if req.intent == "compare":
+            return self._compare(work, req)
+        if req.intent == "chitchat":
+            r.intro = prompts.msg("chitchat", lang)
+            self._keep_cards(work, r)
+            return r
         intro_key = None
-        if u.intent == "not_like":
-            for i in u.disliked:
-                work.dislike(i)
-            r.intro = prompts.msg("noted_dislike", lang, titles=self._titles(u.disliked, lang))
-            return self._recommend(work, u, r, reuse_last=True)
-        if u.intent == "seen":
-            for i in u.seen:
-                work.mark_seen(i)
-            r.intro = prompts.msg("noted_seen", lang, titles=self._titles(u.seen, lang))
-            return self._recommend(work, u, r, reuse_last=True)
-        for i in u.liked:
-            work.like(i)
-        work.mention(u.liked)
-        if u.liked:
+        work.mention([ref.item_id for ref in req.refs])
+        if noted.get("dislike"):
+            r.intro = prompts.msg("noted_dislike", lang, titles=self._titles(noted["dislike"], lang))
+        elif noted.get("seen") and not noted.get("like"):
+            r.intro = prompts.msg("noted_seen", lang, titles=self._titles(noted["seen"], lang))
+        if req.missing or req.unknown:
+            # Said in the reply itself, first: the user must not take the picks for the title they asked about.
+            r.intro = self._not_found(req) + ("\n" + r.intro if r.intro else "")
+        if req.intent == "feedback":
+            affected = [i for ids in noted.values() for i in ids if i in work.last_cards]
+            if affected and noted.keys() <= {"dislike", "seen"}:
+                cards = None
+                for i in affected:
+                    cards = self._replace_card(work, i, lang)
+                r.cards = cards
+                r.lines.append(prompts.msg("replaced", lang))
+                return r
+            if work.last_cards and noted:
+                self._keep_cards(work, r)  # "I haven't seen it" / "I saw X": the picks on screen still stand
+                return r
+        if noted.get("like") or req.wish.anchors:
             intro_key = "intro_like"
-        return self._recommend(work, u, r, reuse_last=not u.liked, intro_key=intro_key)
+        return self._recommend(work, req, r, intro_key=intro_key)
 
-    def _ranks_with_a_model(self, u: Understanding) -> bool:
+    def _keep_cards(self, work: Session, r: _Reply) -> None:
+        """Leave the current recommendations on screen (a turn that recommends nothing new)."""
+        cards = []
+        for i in work.last_cards:
+            it = self.item(i)
+            if it is None or i in work.disliked:
+                continue
+            note = work.card_notes.get(i) or ["", ""]
+            cards.append(_card(it, note[0], note[1]))
+        if cards:
+            r.cards = tuple(cards)
+
+    def _not_found(self, req: Request) -> str:
+        lang = req.language
+        if req.missing:
+            return prompts.msg("missing_title", lang, text=", ".join(req.missing[:2]))
+        return prompts.msg("unknown_titles", lang, text=", ".join(f"“{t}”" for t in req.unknown[:2]))
+
+    def _ranks_with_a_model(self, req: Request) -> bool:
         slow = (self.settings.rerank == "llm" and self.llm.enabled) or (self.settings.rerank == "lm" and self.scorer)
-        return bool(slow) and u.clarify is None and u.intent in ("recommend", "more_like", "not_like", "seen",
-                                                                  "books", "choose")
+        return bool(slow) and req.clarify is None and req.intent in ("recommend", "feedback")
 
-    def _recommend(self, work: Session, u: Understanding, r: _Reply, *, reuse_last: bool,
-                   intro_key: str | None = None) -> _Reply:
-        lang = u.language
+    # -- the recommendation stages: carry over the request → assemble → rank → explain (grounded) → show --------
+
+    def _carry_over(self, work: Session, req: Request) -> Wish:
+        prev = Wish.model_validate(work.state) if work.state else None
+        if (prev is not None and req.domain_set and req.wish.domain != prev.domain and req.wish.domain in work.parked
+                and not req.wish.has_any and not informative(req.wish.query)):
+            # "다시 영화로": back to the domain's own last request, not the other domain's wish.
+            prev = Wish.model_validate(work.parked[req.wish.domain])
+        wish = merge(prev, req, informative=informative)
+        if req.missing and not req.liked and self.resolver is not None:
+            wish = self._alternatives_wish(wish, req)
+        return wish
+
+    def _alternatives_wish(self, wish: Wish, req: Request) -> Wish:
+        """A film the catalog lacks ("기생충"): its director's films and films of its origin and genres instead."""
+        entry = getattr(self.resolver, "missing_films", {}).get(req.missing[0])
+        if entry is None:
+            return wish
+        out = wish.model_copy(deep=True)
+        people = [d for d in entry.directors if self.people is not None and self.people.works(d)]
+        if people and not out.people:
+            out.people = [PersonRef(name=people[0], role="director")]
+        elif entry.genres and not (out.genres or out.genres_any):
+            out.genres_any = [g for g in entry.genres if g in GENRES]
+            if entry.origin and not out.origins:
+                out.origins = [entry.origin]
+        return out
+
+    def _assemble(self, work: Session, wish: Wish, *, n: int, n_min: int, exclude: Iterable[str] = ()) -> CandidateSet:
+        anchors = [i for i in wish.anchors if self.item(i) is not None]
+        seeds = list(dict.fromkeys(anchors + [i for i in work.liked if self.item(i) is not None]))
+        if wish.domain == "movie":
+            seeds = [i for i in seeds if i in self.catalog]
+        return self.assembler.assemble(seeds=seeds, wish=wish, exclude=work.excluded() | set(exclude), n=n,
+                                       n_min=n_min)
+
+    def _explain(self, work: Session, wish: Wish, cand, lang: str, llm_reason: str | None = None,
+                 card_ids: Sequence[str] = ()) -> Card:
+        liked_items = [it for it in (self.item(i) for i in work.liked) if it is not None]
+        made_by = [p.name for p in wish.people if self.assembler.fits(cand.item, wish.model_copy(
+            update={"people": [p]}))] if wish.people else []
+        ex = explain(cand.item, lang=lang, liked=liked_items, wish=wish, sources=cand.sources, made_by=made_by)
+        reason = ex.reason
+        if llm_reason and self._reason_ok(llm_reason, cand.item, liked_items, card_ids, lang):
+            reason = llm_reason
+        return _card(cand.item, reason, ex.source)
+
+    def _recommend(self, work: Session, req: Request, r: _Reply, *, intro_key: str | None = None) -> _Reply:
+        lang = req.language
         s = self.settings
-        c = u.constraints
-        domain = u.domain
-        # "more please" / a dislike: keep the previous request's constraints and domain.
-        if reuse_last and not c.has_any and (u.intent in ("not_like", "seen") or not informative(c.query)) \
-                and u.intent != "books":
-            c = Constraints.from_dict(work.last_request.get("constraints", {}))
-            domain = work.last_request.get("domain", domain)
-        if domain == "book" and self.books is None:
+        wish = self._carry_over(work, req)
+        if wish.domain == "book" and self.books is None:
             r.notices.append(Notice(prompts.msg("no_books", lang), "info"))
-            domain = "movie"
-        for w in c.wishes(lang):
+            wish.domain = "movie"
+        for w in wish.labels(lang):
             work.add_wish(w)
-        seeds = [i for i in work.liked if self.item(i) is not None]
-        cands = self.assembler.assemble(seeds=seeds if domain == "book" else [i for i in seeds if i in self.catalog],
-                                        constraints=c, exclude=work.excluded(), domain=domain,
-                                        n=s.n_candidates, n_min=s.n_recs)
+        cands = self._assemble(work, wish, n=s.n_candidates, n_min=s.n_recs)
         for key in cands.notices:
             r.notices.append(Notice(prompts.msg(key, lang), "fallback" if key.startswith("fb_") else "info"))
-        work.domain = domain
-        work.last_request = {"constraints": c.to_dict(), "domain": domain}
+        work.domain = wish.domain
+        work.state = wish.model_dump()
+        work.parked[wish.domain] = work.state
+        work.focus = None
         if not cands.candidates:
             r.lines.append(prompts.msg("no_results", lang))
             r.cards = ()
@@ -272,35 +403,27 @@ class Engine:
         if fail:
             r.llm_failures["profile"] = fail
             llm_ok = fail not in ("unavailable", "timeout")  # don't wait on a dead server twice in one turn
-        ranking = self._rank(work, cands, c, u, r, llm_ok)
+        ranking = self._rank(work, cands, lang, r, llm_ok)
         if ranking.fallback and s.rerank == "llm":
             r.llm_failures["rerank"] = ranking.fallback
         elif ranking.fallback and s.rerank == "lm":
             r.notices.append(Notice(prompts.msg("fb_lm", lang, why=prompts.why(ranking.fallback, lang)), "fallback"))
 
-        liked_items = [it for it in (self.item(i) for i in work.liked) if it is not None]
         by_id = {cd.id: cd for cd in cands.candidates}
-        cards = []
-        for i in ranking.ids:
-            cd = by_id[i]
-            ex = explain(cd.item, lang=lang, liked=liked_items, constraints=c, sources=cd.sources)
-            llm_reason = ranking.reasons.get(i)
-            reason = ex.reason
-            if llm_reason and self._reason_ok(llm_reason, cd.item, liked_items, ranking.ids, lang):
-                reason = llm_reason
-            cards.append(_card(cd.item, reason, ex.source))
+        cards = [self._explain(work, wish, by_id[i], lang, ranking.reasons.get(i), ranking.ids) for i in ranking.ids]
         r.cards = tuple(cards)
         work.show([cd.item_id for cd in cards])
         work.card_notes = {cd.item_id: [cd.reason, cd.source] for cd in cards}
         if not r.intro:
-            if intro_key == "intro_like":
-                r.intro = prompts.msg("intro_like", lang, titles=self._titles(u.liked, lang))
-            elif domain == "book":
+            anchors = [i for i in wish.anchors if self.item(i) is not None]
+            if intro_key == "intro_like" and anchors:
+                r.intro = prompts.msg("intro_like", lang, titles=self._titles(anchors[-2:], lang))
+            elif wish.domain == "book":
                 r.intro = prompts.msg("intro_books", lang)
-            elif c.has_any or "search" in {s_ for cd in cands.candidates for s_ in cd.sources}:
+            elif wish.has_any or "search" in {s_ for cd in cands.candidates for s_ in cd.sources}:
                 r.intro = prompts.msg("intro_wish", lang)
-            elif seeds:
-                r.intro = prompts.msg("intro_like", lang, titles=self._titles(seeds[-2:], lang))
+            elif work.liked:
+                r.intro = prompts.msg("intro_like", lang, titles=self._titles(work.liked[-2:], lang))
             else:
                 r.intro = prompts.msg("intro_popular", lang)
         r.lines = [f"{n}. {cd.label} — {cd.reason}" for n, cd in enumerate(cards, 1)] + r.lines
@@ -310,8 +433,7 @@ class Engine:
             r.llm_intro = [(cd.label, cd.reason) for cd in cards]
         return r
 
-    def _rank(self, work: Session, cands: CandidateSet, c: Constraints, u: Understanding, r: _Reply,
-              llm_ok: bool) -> Ranking:
+    def _rank(self, work: Session, cands: CandidateSet, lang: str, r: _Reply, llm_ok: bool) -> Ranking:
         k = self.settings.n_recs
         mode = self.settings.rerank
         if mode == "lm" and self.scorer is not None:
@@ -320,7 +442,7 @@ class Engine:
         if mode == "llm" and self.llm.enabled:
             if not llm_ok:
                 return score_order(cands, k, fallback=r.llm_failures.get("profile", "unavailable"))
-            return llm_rerank(self.llm, cands, k, profile=work.profile, request=r.request, lang=u.language)
+            return llm_rerank(self.llm, cands, k, profile=work.profile, request=r.request, lang=lang)
         return score_order(cands, k)
 
     def _reason_ok(self, text: str, item: Item, liked: Sequence[Item], card_ids, lang: str) -> bool:
@@ -338,77 +460,90 @@ class Engine:
                 out.add(m.resolution.matches[0].item_id)
         return out
 
-    def _ask_back(self, work: Session, u: Understanding) -> _Reply:
-        lang = u.language
-        cl = u.clarify
+    def _ask_back(self, work: Session, req: Request) -> _Reply:
+        lang = req.language
+        cl = req.clarify
         work.pending = cl
         r = _Reply()
         if cl.options:
             opts = " ".join(f"({n}) {self.item(i).label}" for n, i in enumerate(cl.options, 1) if self.item(i))
-            key = "unknown_title" if cl.text in u.unknown else "ask_which"
+            key = "unknown_title" if cl.text in req.unknown else "ask_which"
             r.intro = prompts.msg(key, lang, text=cl.text, options=opts)
         else:
             work.pending = None
             r.intro = prompts.msg("unknown_no_guess", lang, text=cl.text)
+        self._keep_cards(work, r)
         return r
 
-    def _details(self, u: Understanding, lang: str) -> _Reply:
-        it = self.item(u.targets[0])
+    def _details(self, work: Session, req: Request) -> _Reply:
+        lang = req.language
         r = _Reply()
+        it = self.item(req.refs[0].item_id) if req.refs else None
         if it is None:
             r.intro = prompts.msg("need_title", lang)
             return r
-        r.intro = prompts.msg("details_head", lang, title=it.label)
-        r.lines = [_facts_line(it, lang)]
-        if it.plot:
-            plot = it.plot.strip()
-            r.lines.append(("줄거리(영문): " if lang == "ko" else "") + plot[:400] + ("…" if len(plot) > 400 else ""))
+        work.focus = it.id  # "who directed it?", "그거랑 비슷한 거" now refer to this item
+        q = req.question
+        people = self.people
+        if q in ("director", "cast"):
+            role = "director" if q == "director" else "actor"
+            names = list(it.directors if role == "director" else it.actors)
+            if not names and people is not None:
+                names = people.people_of(it.id, role)
+            if names:
+                key = "answer_director" if role == "director" else "answer_cast"
+                r.intro = prompts.msg(key, lang, title=it.label, names=prompts.join_names(names[:4], lang))
+            else:
+                r.intro = prompts.msg("answer_unknown", lang, title=it.label)
+            r.lines = [_facts_line(it, lang, people)]
+        elif q == "year" and it.year:
+            r.intro = prompts.msg("answer_year", lang, title=it.title, year=it.year)
+        else:
+            r.intro = prompts.msg("details_head", lang, title=it.label)
+            r.lines = [_facts_line(it, lang, people)]
+            if it.plot:
+                plot = it.plot.strip()
+                r.lines.append(("줄거리(영문): " if lang == "ko" else "") + plot[:400] + ("…" if len(plot) > 400 else ""))
+        r.lines.append(prompts.msg("details_more", lang))
+        self._keep_cards(work, r)
         return r
 
-    def _compare(self, u: Understanding, lang: str) -> _Reply:
-        a, b = (self.item(i) for i in u.targets[:2])
+    def _compare(self, work: Session, req: Request) -> _Reply:
+        lang = req.language
+        a, b = (self.item(x.item_id) for x in req.refs[:2])
         r = _Reply()
         if a is None or b is None:
             r.intro = prompts.msg("need_two", lang)
             return r
         r.intro = prompts.msg("compare_head", lang, a=a.label, b=b.label)
-        r.lines = [f"• {_facts_line(a, lang)}", f"• {_facts_line(b, lang)}"]
+        r.lines = [f"• {_facts_line(a, lang, self.people)}", f"• {_facts_line(b, lang, self.people)}"]
         shared = shared_attributes(a, b, document_text(b))
         if shared:
             vals = ", ".join(prompts.genre_name(v, lang) if k == "genre" else v for k, v in shared[:4])
             r.lines.append(("공통점: " if lang == "ko" else "In common: ") + vals)
+        self._keep_cards(work, r)
         return r
 
     def _replace_card(self, work: Session, item_id: str, lang: str) -> tuple[Card, ...] | None:
-        c = Constraints.from_dict(work.last_request.get("constraints", {}))
-        domain = work.last_request.get("domain", "movie")
-        if domain == "book" and self.books is None:
-            domain = "movie"
-        seeds = [i for i in work.liked if self.item(i) is not None]
-        if domain == "movie":
-            seeds = [i for i in seeds if i in self.catalog]
-        cands = self.assembler.assemble(seeds=seeds, constraints=c, exclude=work.excluded() | set(work.last_cards),
-                                        domain=domain, n=self.settings.n_recs, n_min=1)
-        liked_items = [it for it in (self.item(i) for i in work.liked) if it is not None]
+        """Swap one card for the next best pick of the same request (the other cards and their reasons stay)."""
+        wish = Wish.model_validate(work.state) if work.state else Wish(domain=work.domain or "movie")
+        if wish.domain == "book" and self.books is None:
+            wish.domain = "movie"
+        cands = self._assemble(work, wish, n=self.settings.n_recs, n_min=1, exclude=work.last_cards)
         old = list(work.last_cards)
         idx = old.index(item_id)
         cards: list[Card] = []
         for i in old:
-            if i == item_id:
-                continue
             it = self.item(i)
-            note = work.card_notes.get(i)
-            if it is None:
+            if i == item_id or it is None:
                 continue
+            note = work.card_notes.get(i)
             if note:
                 cards.append(_card(it, note[0], note[1]))
             else:
-                ex = explain(it, lang=lang, liked=liked_items, constraints=c)
-                cards.append(_card(it, ex.reason, ex.source))
+                cards.append(self._explain(work, wish, _Plain(it), lang))
         if cands.candidates:
-            new = cands.candidates[0]
-            ex = explain(new.item, lang=lang, liked=liked_items, constraints=c, sources=new.sources)
-            cards.insert(idx, _card(new.item, ex.reason, ex.source))
+            cards.insert(idx, self._explain(work, wish, cands.candidates[0], lang))
         work.show([cd.item_id for cd in cards])
         work.card_notes = {cd.item_id: [cd.reason, cd.source] for cd in cards}
         return tuple(cards)
@@ -551,6 +686,16 @@ _INTROS_REPLACED_BY_LLM = {prompts.msg(k, lang) for k in ("intro_wish", "intro_p
                            for lang in prompts.LANGS}
 
 
+def _book_resolver(books: Catalog | None):
+    """Book titles, resolved like movie titles (English only: the alias table is for films)."""
+    if books is None:
+        return None
+    from retrieval.title_resolver import TitleResolver
+
+    counts = {it.id: float(it.extra.get("ratings_count", "0") or 0) for it in books}
+    return TitleResolver(books, popularity=counts, aliases=None)
+
+
 def clean_message(message: Any) -> tuple[str, bool]:
     """Display-safe text cut to MAX_MESSAGE_CHARS; True when it was cut. See retrieval.textnorm.clean_text: valid
     Unicode (a lone surrogate would break every later response), line-breaking controls as spaces, no invisible
@@ -573,20 +718,30 @@ def _shingles(text: str, n: int = 6) -> set[tuple[str, ...]]:
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
+@dataclass(frozen=True)
+class _Plain:
+    """A card item without candidate scores (a card kept on screen whose reason must be written again)."""
+
+    item: Item
+    sources: tuple[str, ...] = ()
+
+
 def _card(it: Item, reason: str, source: str) -> Card:
     return Card(item_id=it.id, title=it.title, year=it.year, genres=tuple(it.genres), domain=it.domain,
                 reason=reason, source=source, authors=tuple(it.authors))
 
 
-def _facts_line(it: Item, lang: str) -> str:
+def _facts_line(it: Item, lang: str, people: PeopleIndex | None = None) -> str:
     ko = lang == "ko"
     parts = [it.label]
+    directors = list(it.directors) or (people.people_of(it.id, "director") if people is not None else [])
+    actors = list(it.actors) or (people.people_of(it.id, "actor") if people is not None else [])
     if it.genres:
         parts.append(("장르: " if ko else "") + ", ".join(prompts.genre_name(g, lang) for g in it.genres))
-    if it.directors:
-        parts.append(("감독: " if ko else "directed by ") + ", ".join(it.directors))
+    if directors:
+        parts.append(("감독: " if ko else "directed by ") + ", ".join(directors))
     if it.authors:
         parts.append(("작가: " if ko else "by ") + ", ".join(it.authors[:3]))
-    if it.actors:
-        parts.append(("출연: " if ko else "starring ") + ", ".join(it.actors[:4]))
+    if actors:
+        parts.append(("출연: " if ko else "starring ") + ", ".join(actors[:4]))
     return " — ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "")

@@ -24,9 +24,10 @@ Role = Literal["director", "actor", "writer", "author", "any"]
 Question = Literal["director", "cast", "plot", "year", "genre", "similar"]
 
 TONE_KO = {"light": "가벼운", "dark": "어두운", "feel-good": "기분 좋은", "sad": "감동적인", "mind-bending": "반전 있는",
-           "exciting": "신나는", "less-violent": "덜 폭력적인", "family": "가족과 볼 만한"}
+           "exciting": "신나는", "less-violent": "덜 폭력적인", "family": "가족과 볼 만한", "calm": "잔잔한"}
 TONE_EN = {"light": "lighter", "dark": "darker", "feel-good": "feel-good", "sad": "moving", "mind-bending":
-           "mind-bending", "exciting": "exciting", "less-violent": "less violent", "family": "family-friendly"}
+           "mind-bending", "exciting": "exciting", "less-violent": "less violent", "family": "family-friendly",
+           "calm": "calm"}
 
 
 class _Model(BaseModel):
@@ -54,6 +55,7 @@ class Wish(_Model):
     genres: list[str] = Field(default_factory=list)  # all of these
     genres_any: list[str] = Field(default_factory=list)  # at least one of these ("comedy or drama")
     exclude_genres: list[str] = Field(default_factory=list)
+    soft_genres: list[str] = Field(default_factory=list)  # a taste stated along the way: weighs, never filters
     people: list[PersonRef] = Field(default_factory=list)
     origins: list[str] = Field(default_factory=list)  # ISO country codes, any of them
     exclude_origins: list[str] = Field(default_factory=list)
@@ -81,7 +83,7 @@ class Wish(_Model):
 
     @property
     def has_any(self) -> bool:
-        return self.has_filters or bool(self.tones or self.anchors)
+        return self.has_filters or bool(self.tones or self.anchors or self.soft_genres)
 
     @property
     def avoid_genres(self) -> tuple[str, ...]:
@@ -93,7 +95,7 @@ class Wish(_Model):
 
     @property
     def prefer_genres(self) -> tuple[str, ...]:
-        out: list[str] = []
+        out: list[str] = list(self.soft_genres)
         for t in self.tones:
             out += [g for g in TONE_BY_KEY[t].prefer if g not in out]
         return tuple(out)

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: dialogue state (state, focus) replaced last_request
 MAX_HISTORY = 40  # turns kept; the prompts use only the last few, the rest is for the UI / saving
 
 
@@ -30,8 +30,9 @@ class Clarification:
 
     text: str
     options: list[str]
-    polarity: str = "like"  # what to do with the answer: "like" | "dislike" | "seen" | "details"
+    polarity: str = "like"  # what to do with the answer: "like" | "dislike" | "seen" | "unseen" | "details"
     domain: str = "movie"
+    request: dict[str, Any] | None = None  # the request waiting for the answer (chatrec.request.Request, dumped)
 
 
 @dataclass
@@ -50,7 +51,11 @@ class Session:
     pending: Clarification | None = None
     last_cards: list[str] = field(default_factory=list)  # item ids of the cards on screen, in order
     card_notes: dict[str, list[str]] = field(default_factory=dict)  # id → [reason, source] of the cards on screen
-    last_request: dict[str, Any] = field(default_factory=dict)  # constraints of the last recommendation request
+    # Dialogue state: the last effective wish (chatrec.request.Wish, dumped), which a follow-up refines, and the
+    # item in focus (the one a details answer was about), which "it" / "그거" refer to.
+    state: dict[str, Any] = field(default_factory=dict)
+    focus: str | None = None
+    parked: dict[str, dict[str, Any]] = field(default_factory=dict)  # the last wish per domain, for switching back
     version: int = SCHEMA_VERSION
 
     # --- mutation helpers (keep the lists duplicate-free and mutually consistent) ---

@@ -56,7 +56,9 @@ _RX = {
     "recommend": re.compile(
         r"\b(?:recommend\w*|suggest\w*|watch|movies?|films?|something|anything|what\s+should|looking\s+for|"
         r"in\s+the\s+mood|show\s+me|give\s+me|more|another|others?|else|picks?|ideas?|any\s+good|options?|"
-        r"read|books?|novels?)\b|추천|영화|볼만|볼 만|보고\s*싶|볼까|뭐\s*볼|알려\s*줘|골라|찾아|있어\?|없어\?|없을까|"
+        r"read|books?|novels?|similar)\b|추천|영화|볼만|볼 만|보고\s*싶|볼까|뭐\s*볼|알려\s*줘|골라|찾아|있어\?|없어\?|없을까|"
+        r"보여\s*줘|보여\s*주|비슷한|좋을까|뭐가\s*좋|뭐\s*없|어떤\s*게\s*좋|볼\s*거|\bwhat\s+(?:would|should|could|can)\s+"
+        r"(?:i|you)\b|\bwhich\s+(?:one|movie|film|book)\b|\bany\s+(?:ideas|suggestions|recs)\b|"
         r"있을까|읽을|책|소설", re.I),
     "compare": re.compile(r"\b(?:compare|comparison|versus|vs\.?|which\s+(?:one\s+)?is\s+better|difference\s+between|"
                           r"better\s*,?\s*\w*\s*or)\b|비교|뭐가\s*더|어느\s*(?:게|것이|쪽이)\s*더|차이", re.I),
@@ -73,8 +75,14 @@ _RX = {
                        r"다른\s*것도|또\s*(?:없어|있어|추천)\w*|더\s*없어\w*)(?:\s*(?:줘|주세요|해줘|해\s*줘|해주세요|"
                        r"요|좀|있어\??|없어\??|\?))*\s*[.!?]*\s*$", re.I),
     "new_topic": re.compile(r"\b(?:something\s+(?:completely\s+)?different|change\s+of\s+pace|start\s+over|"
-                            r"new\s+topic|forget\s+(?:that|it|those)|never\s*mind)\b|아예\s*다른|완전히\s*다른|"
-                            r"처음부터|새로\s*추천|다른\s*장르", re.I),
+                            r"new\s+topic|forget\s+(?:that|it|those|about\s+(?:that|it))|never\s*mind|scratch\s+that|"
+                            r"not\s+(?:that|those|these)\s*[,.!]?\s+(?:just|rather|instead)|actually\s*,?\s+just)\b|"
+                            r"아예\s*다른|완전히\s*다른|처음부터|새로\s*추천|다른\s*장르|(?:그거|그건|이거|저거|그런\s*거)\s*말고|"
+                            r"아니\s*그냥", re.I),
+    "help": re.compile(r"\bwhat\s+can\s+you\s+do\b|\bwho\s+are\s+you\b|\bwhat\s+are\s+you\b|\bhow\s+does\s+this\s+"
+                       r"work\b|\bare\s+you\s+(?:a\s+)?(?:human|bot|robot|real|ai)\b|\bwhat(?:'s|\s+is)\s+your\s+name\b|"
+                       r"^\s*help\b|너\s*(?:뭐야|누구|뭐\s*할\s*수)|이름이\s*뭐|사람이야|로봇이야|봇이야|뭘\s*할\s*수|뭐\s*할\s*수\s*있|"
+                       r"어떻게\s*쓰|사용법|도움말", re.I),
     "refine": re.compile(r"\b(?:more|less|lighter|darker|instead|rather|only|just|but|also|too|prefer|better|"
                          r"what\s+about|how\s+about|maybe|make\s+it|ones?|that\s+are|with|without|preferably|"
                          r"ideally|if\s+possible|newer|older|shorter)\b|좀\s*더|더\s|덜\s|이면|면\s*더|으로\s*$|로\s*$|"
@@ -88,17 +96,20 @@ _RX = {
         r"perfect|fun|nice|cool)\b|\bi(?:'ll|\s+will)\s+(?:check|look|watch|add)\b|\bhaven'?t\s+seen\s+(?:that|"
         r"those|them|it|any)\b|\bnever\s+(?:seen|heard\s+of)\s+(?:that|those|them|it)\b|\bi\s+(?:like|love|enjoy)\s+"
         r"(?:that|those|these)\s+(?:kind|kinds|sort|type)\b|\bgood\s+(?:suggestions?|picks?|choices?|list)\b"
-        r"|^\s*(?:오|와|우와|헐|음|아)?\s*(?:고마워|고맙|감사|땡큐|좋아요?[!.~]*$|좋네|좋다|좋은데|괜찮네|괜찮다|괜찮은데|"
+        r"|^\s*(?:오|와|우와|헐|음|아)?\s*(?:ㅇㅋ|ᄋᄏ|ㄱㅅ|ᄀᄉ|고마워|고맙|감사|땡큐|좋아요?[!.~]*$|좋네|좋다|좋은데|괜찮네|괜찮다|괜찮은데|"
         r"오케이|오키|알겠|넵|네[!.~]*$|응[!.~]*$|재밌겠|재미있겠|볼게|봐야겠|찾아볼|잘\s*봤|ㅋㅋ|ㅎㅎ|와[!~]*$|대박|"
         r"최고[!.~]*$|맘에\s*들|마음에\s*들|[ㅋᄏ]{2,}|[ㅎᄒ]{2,})"
         r"|(?:그런|이런|저런)\s*(?:종류|스타일|류|느낌)(?:의)?\s*(?:영화|작품)?\s*(?:를|을|가|이)?\s*좋아"
         r"|아직\s*(?:안|못)\s*봤|다\s*(?:재밌|좋)어\s*보|다\s*좋", re.I),
-    "books": re.compile(r"\b(?:books?|novels?|paperbacks?|something\s+to\s+read|to\s+read|reading)\b|책|소설|도서|읽을",
+    "books": re.compile(r"\b(?:books?|novels?|paperbacks?|something\s+to\s+read|to\s+read|reading|read\s+next|"
+                        r"should\s+i\s+read|(?:a|good|great|quick|light|beach|fun|easy)\s+read)\b|책|소설|도서|읽을",
                         re.I),
     "movies": re.compile(r"\b(?:movies?|films?|flicks?|cinema)\b|영화", re.I),
     "not_request_book": re.compile(r"\b(?:the|that|this|read\s+the)\s+(?:book|novel)\b(?!s)|\bbook\s+(?:and|&)\s+(?:the\s+)?"
                                    r"(?:movie|film)|\bbased\s+on\s+(?:a|the)\s+(?:book|novel)|원작\s*(?:소설|책)|"
-                                   r"(?:책|소설)(?:이|을|를|도)\s*(?:재밌었|좋았|읽었)", re.I),
+                                   r"(?:책|소설)(?:이|을|를|도)\s*(?:재밌었|좋았|읽었)|(?:책|소설)(?:은|는)?\s*(?:됐|그만|말고|"
+                                   r"빼고|패스)|\b(?:no|not|enough|without)\s+(?:more\s+)?(?:books?|novels?)\b|"
+                                   r"\b(?:books?|novels?)\s+(?:are\s+)?(?:enough|done)\b", re.I),
 }
 _QUESTION = {
     "director": re.compile(r"\bwho\s+directed|\bwho(?:'s|\s+is|\s+was)\s+the\s+director|\bdirector\s+of\b|\bwho\s+made\b|"
@@ -126,6 +137,12 @@ _NEWER_ONE = re.compile(r"\bthe\s+(?:new|newer|newest|latest|recent|more\s+recen
                         r"\bthe\s+(?:sequel|remake|reboot)\b|새로\s*나온\s*(?:거|것|편)|최신작|속편|리메이크(?:판|작)?", re.I)
 _REPLACE = re.compile(r"\binstead\b|\brather\b|\bswitch\s+to\b|대신|(?:으로|로)\s*바꿔|말고\s+\S+\s*(?:으로|로)\b", re.I)
 _LESS_SCARY = re.compile(r"\bless\s+scary\b|\bnot\s+(?:too\s+|so\s+)?scary\b|덜\s*무서|안\s*무서|무섭지\s*않", re.I)
+_CUED_EN = re.compile(r"\b(?:movies?|films?|something|anything|shows?|books?)\s+(?:like|similar\s+to)\s+"
+                      r"((?:the\s+)?[A-Z0-9][\w'’:&.-]*(?:\s+(?:[A-Z0-9][\w'’:&.-]*|of|the|and|a|in)){0,5})")
+_CUED_KO = re.compile(r"(?:^|[\s,])((?:[^\s,.!?]+\s*){1,3}?)\s*(?:같은|처럼|비슷한)\s")
+_KO_VERDICT = re.compile(r"(?P<unseen>안\s*봤|못\s*봤|본\s*적\s*(?:이\s*)?없)|(?P<dislike>별로(?!\s*없)|싫|재미\s*없|재미없|"
+                         r"지루|노잼|실망|최악|과대평가)|(?P<seen>이미\s*봤|벌써\s*봤|봤어|봤는데|봤다|봤지|봤음|봤던)|"
+                         r"(?P<like>좋아해|좋아했|좋았|재밌었|재미있었|최고|인생\s*영화|명작|사랑해)")
 _LIST_SEP = re.compile(r"\s*(?:,|,?\s*and|,?\s*or|&|/|이랑|랑|하고|와|과|,?\s*그리고)?\s*(?:the\s+)?", re.I)
 _DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
 
@@ -169,6 +186,13 @@ def ordinal_index(text: str) -> int | None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Period
+
+@dataclass(frozen=True)
+class _Span:
+    year: str
+    span: tuple[int, int]
+    year_end: int
+
 
 @dataclass(frozen=True)
 class Period:
@@ -219,29 +243,44 @@ def parse_period(text: str, max_year: int = 2018) -> Period:
         w = re.search(rf"\b{word}\b", low)
         if w:
             return Period(start, start + 9, f"{start}s", w.span())
+    m = re.search(r"\b(?:nothing|no|not|none)\s+(?:\w+\s+)?(?:older\s+than|before|earlier\s+than|prior\s+to)\s*"
+                  r"((?:19|20)\d\d)\b", low)
+    if m:
+        return Period(int(m.group(1)), None, f"since {m.group(1)}", m.span())
+    m = re.search(r"\b(?:nothing|no|not|none)\s+(?:\w+\s+)?(?:newer\s+than|after|later\s+than)\s*((?:19|20)\d\d)\b",
+                  low)
+    if m:
+        return Period(None, int(m.group(1)), f"up to {m.group(1)}", m.span())
     m = re.search(r"\b(?:before|until|up\s+to|prior\s+to|older\s+than|pre-?)\s*((?:19|20)\d\d)\b", low)
     if m:
         return Period(None, int(m.group(1)) - 1, f"before {m.group(1)}", m.span())
     m = re.search(r"\b(?:after|since|from|newer\s+than|post-?)\s*((?:19|20)\d\d)\b(?!\s*\))", low)
     if m:
         return Period(int(m.group(1)), None, f"since {m.group(1)}", m.span())
-    m = re.search(r"\b(?:in|from|of|released\s+in|made\s+in|came\s+out\s+in|year)\s*\(?((?:19|20)\d\d)\)?(?!\s*[-–~])",
+    m = re.search(r"\b(?:movies?|films?|something|anything|ones?|comed(?:y|ies)|dramas?|thrillers?|horrors?|"
+                  r"westerns?|musicals?|stuff)\s+(?:from|in|of|released\s+in|made\s+in)\s+(?:the\s+year\s+)?\(?"
+                  r"((?:19|20)\d\d)\)?(?!\s*[-–~])|\byear\s*\(((?:19|20)\d\d)\)|\b((?:19|20)\d\d)\s+(?:movies|films)\b",
                   low) or re.search(r"((?:19|20)\d\d)\s*년\s*(?:에|도|작|개봉|영화|산|작품|에\s*나온|도에)", text)
-    if m and not re.search(r"년\s*(?:이전|전|까지|이후|부터|뒤|후)", text[m.end(1):m.end(1) + 8]):
-        y = int(m.group(1))
-        return Period(y, y, str(y) if not ko else f"{y}년", m.span())
+    if m:
+        g = next(i for i in range(1, (m.lastindex or 1) + 1) if m.group(i))
+        m = _Span(m.group(g), m.span(), m.end(g))
+    if m and not re.search(r"년\s*(?:이전|전|까지|이후|부터|뒤|후)", text[m.year_end:m.year_end + 8]):
+        y = int(m.year)
+        return Period(y, y, str(y) if not ko else f"{y}년", m.span)
     m = re.search(r"((?:19|20)\d\d)\s*년\s*(?:이전|전|까지)", text)
     if m:
         return Period(None, int(m.group(1)) - 1, f"{m.group(1)}년 이전", m.span())
     m = re.search(r"((?:19|20)\d\d)\s*년\s*(?:이후|부터|뒤|후)", text)
     if m:
         return Period(int(m.group(1)), None, f"{m.group(1)}년 이후", m.span())
-    m = re.search(r"\b(?:recent|recently\s+released|latest|newer|modern|new\s+(?:releases?|movies|films|ones)|"
+    m = re.search(r"\b(?:recent|recently\s+released|latest|newer|modern|new\s+(?:releases?|movies|films)|"
                   r"from\s+the\s+last\s+few\s+years|this\s+decade)\b", low) or re.search(r"최근|요즘|최신|신작|근래",
                                                                                           text)
     if m and not re.search(r"\b(?:the|that|this)\s+(?:new|newer|latest)\s+(?:one|version)\b", low):
         return Period(max_year - 6, None, "최근" if ko else "recent", m.span())
-    m = re.search(r"\b(?:classic|classics|old\s+(?:movies|films|ones)|older|oldies|vintage|golden\s+age)\b", low) or \
+    m = re.search(r"\bclassic\s+(?:movies?|films?|ones?|cinema|hollywood|westerns?|horror|comed(?:y|ies)|noir|"
+                  r"romance|musicals?)\b|\b(?:classics|old\s+(?:movies|films|ones)|older\s+(?:movies|films|ones)|oldies|"
+                  r"vintage|golden\s+age)\b", low) or \
         re.search(r"고전|옛날|오래된|올드", text)
     if m and not re.search(r"\b(?:the|that|this)\s+(?:old|older)\s+(?:one|version)\b", low):
         return Period(None, 1979, "고전" if ko else "classic", m.span())
@@ -314,6 +353,7 @@ class _Lexicon:
     genres: list[str] = field(default_factory=list)
     genres_any: list[str] = field(default_factory=list)
     exclude_genres: list[str] = field(default_factory=list)
+    soft_genres: list[str] = field(default_factory=list)  # a taste stated before the request
     tones: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
     exclude_themes: list[str] = field(default_factory=list)
@@ -333,6 +373,25 @@ class _Lexicon:
                     or self.period.label)
 
 
+_FILM_CONTEXT_AFTER = re.compile(
+    r"^\W{0,3}(?:\w+\W+){0,3}?(?:movies?|films?|flicks?|cinema|ones?|stuff|titles?|picks?|thrillers?|comed(?:y|ies)|"
+    r"horrors?|dramas?|romances?|animations?|anime|noir|westerns?|action|classics?|directors?|actors?|novels?|books?)\b"
+    r"|^\s*(?:산|의)?\s*(?:\S+\s*){0,2}?(?:영화|작품|애니|드라마|공포|호러|로맨스|멜로|스릴러|코미디|액션|범죄|누아르|감독|배우|"
+    r"소설|책|sf|SF)", re.I)
+_FILM_CONTEXT_BEFORE = re.compile(r"\b(?:from|made\s+in|set\s+in|out\s+of|in)\s+$", re.I)
+
+
+def _sentence_of(text: str, pos: int) -> int:
+    return len(re.findall(r"[.!?\n]+\s*", text[:pos]))
+
+
+def _about_films(text: str, h: Hit) -> bool:
+    """ "Korean thrillers", "한국 공포영화", "a movie from France": a country of origin. "What is the capital of
+    France?" or "I'm Korean" says nothing about films."""
+    return bool(_FILM_CONTEXT_AFTER.match(text[h.end:h.end + 40]) or _FILM_CONTEXT_BEFORE.search(text[:h.start])
+                and re.search(r"\b(?:movies?|films?|something|anything|recommend)\b|영화|추천", text, re.I))
+
+
 def _negated(text: str, start: int, end: int) -> bool:
     """Is the word at [start, end) ruled out ("no horror", "not Korean", "공포 말고", "로맨스는 싫어")?"""
     cs, ce = lang.clause_bounds(text, start)
@@ -346,12 +405,14 @@ class Understander:
     """Message → Request. Holds only read-only lexicons built from the catalogs (shared by all users)."""
 
     def __init__(self, catalog: Catalog, resolver=None, llm: LLM | None = None, books_catalog: Catalog | None = None,
-                 people: PeopleIndex | None = None, popularity: Mapping[str, float] | None = None):
+                 people: PeopleIndex | None = None, popularity: Mapping[str, float] | None = None,
+                 book_resolver=None):
         self.catalog = catalog
         self.books_catalog = books_catalog
         self.resolver = resolver
         self.llm = llm
         self.people = people
+        self.book_resolver = book_resolver  # titles of the books catalog, read when a turn asks for books
         self.popularity = popularity  # item id → number of users who rated it (settles "which Titanic?")
         years = [it.year for it in catalog if it.year]
         self.max_year = max(years) if years else 2018
@@ -404,6 +465,14 @@ class Understander:
         lex = self._lexicon(text)
         scan = self.resolver.scan_mentions(text, claimed=lex.claims) if self.resolver is not None else None
         mentions = scan.mentions if scan is not None else []
+        dom, domain_set = self._domain(text, session, domain)
+        if dom == "book" and self.book_resolver is not None:
+            # Books named while asking for books ("I loved The Name of the Wind, what should I read next?").
+            taken = [(m.start, m.end) for m in mentions if m.resolution.status != "unknown"]
+            for m in self.book_resolver.scan_mentions(text, claimed=lex.claims + taken).mentions:
+                if m.resolution.status == "matched":
+                    mentions = [x for x in mentions if not lang.overlaps((x.start, x.end), [(m.start, m.end)])] + [m]
+            mentions.sort(key=lambda m: m.start)
         if mentions:
             # A title with strong evidence ("Alien (1979)", a quoted name) wins over the lexicon words inside it.
             lex = self._lexicon(text, skip=[(m.start, m.end) for m in mentions])
@@ -458,11 +527,17 @@ class Understander:
         query = self._query_text(text, [sp for sp in spans + lex.claims if sp not in unknown_spans])
         query = re.sub(r"\(\s*(?:18|19|20)\d\d\s*\)", " ", query).strip()
         wish = Wish(genres=lex.genres, genres_any=lex.genres_any, exclude_genres=lex.exclude_genres,
+                    soft_genres=lex.soft_genres,
                     people=lex.people, origins=lex.origins, exclude_origins=lex.exclude_origins,
                     year_from=lex.period.year_from, year_to=lex.period.year_to, period_label=lex.period.label,
                     tones=lex.tones, themes=lex.themes, exclude_themes=lex.exclude_themes, query=query)
-        dom, domain_set = self._domain(text, session, domain)
         wish.domain = dom
+        guess = self._cued_unknown(text, [(m.start, m.end) for m in mentions] + lex.claims)
+        if guess is not None and not refs:
+            unknown.append(sanitize_fragment(guess.text))
+            if guess.resolution.best is not None and guess.resolution.best.score >= 0.8:
+                ambiguous.append((guess, "like"))  # a close guess: ask "did you mean …?"
+            notes.append(f"{guess.text!r} reads as a title (a cue follows or precedes it) but is not in the catalog")
         for m in mentions:
             if m.resolution.status == "unknown" and not m.resolution.matches and dom == "movie":
                 alts = self.alternatives_for(m.text)
@@ -496,12 +571,19 @@ class Understander:
                 claims.append((h.start, h.end))
                 lex.notes.append(f"person {h.text!r} → {h.name} ({h.role})")
         genre_hits = [h for h in lang.find_terms(text, lang.GENRE_TERMS) if not lang.overlaps((h.start, h.end), claims)]
+        # Genres named in one sentence are a conjunction ("a romantic comedy"); named in different sentences they
+        # are a taste and then a request ("I like horror. Any comedies?"): the last sentence's genres filter, the
+        # earlier ones only weigh.
+        positive = [h for h in genre_hits if not _negated(text, h.start, h.end)]
+        last_sentence = _sentence_of(text, positive[-1].start) if positive else None
         prev: Hit | None = None
         for h in genre_hits:
             claims.append((h.start, h.end))
             genres = h.key.split("+")
             if _negated(text, h.start, h.end):
                 lex.exclude_genres += [g for g in genres if g not in lex.exclude_genres]
+            elif _sentence_of(text, h.start) != last_sentence:
+                lex.soft_genres += [g for g in genres if g not in lex.soft_genres]
             elif prev is not None and _OR_BETWEEN.match(text[prev.end:h.start]) and not _negated(text, prev.start,
                                                                                                    prev.end):
                 # "comedy or drama": either will do
@@ -518,12 +600,16 @@ class Understander:
             if "Horror" in lex.genres:
                 lex.genres.remove("Horror")
         lex.genres = [g for g in lex.genres if g not in lex.exclude_genres]
+        lex.soft_genres = [g for g in lex.soft_genres if g not in lex.exclude_genres and g not in lex.genres]
         m = _ANIME.search(text)
         if m and not lang.overlaps(m.span(), claims):
             claims.append(m.span())
-            if "Animation" not in lex.genres:
-                lex.genres.append("Animation")
-            lex.origins.append("JP")
+            if _negated(text, m.start(), m.end()):
+                lex.exclude_genres += ["Animation"] if "Animation" not in lex.exclude_genres else []
+            else:
+                if "Animation" not in lex.genres:
+                    lex.genres.append("Animation")
+                lex.origins.append("JP")
         for h in lang.find_terms(text, lang.TONE_TERMS):
             if lang.overlaps((h.start, h.end), claims):
                 continue
@@ -540,7 +626,7 @@ class Understander:
             if h.key not in target:
                 target.append(h.key)
         for h in lang.find_terms(text, lang.COUNTRY_TERMS):
-            if lang.overlaps((h.start, h.end), claims):
+            if lang.overlaps((h.start, h.end), claims) or not _about_films(text, h):
                 continue
             claims.append((h.start, h.end))
             target = lex.exclude_origins if _negated(text, h.start, h.end) else lex.origins
@@ -603,6 +689,11 @@ class Understander:
         for pol, rx in lang.CUES_AFTER_KO.items():
             if rx.match(after):
                 return pol
+        if lang.has_hangul(after):
+            # Korean gives the verdict at the end of the clause, often after a reason ("…는 너무 잔인해서 별로였어").
+            m = _KO_VERDICT.search(after[:40])
+            if m:
+                return next(k for k, v in m.groupdict().items() if v)
         return "neutral"
 
     def _franchise_pick(self, item_id: str, typed: str) -> list[str]:
@@ -648,6 +739,31 @@ class Understander:
         titles = [self._item(i) for i in options]
         return len(key) >= 4 and bool(titles) and all(it is not None and title_key(it.title).startswith(key)
                                                       for it in titles)
+
+    def _cued_unknown(self, text: str, taken: Sequence[tuple[int, int]]):
+        """A name the user treats as a title that nothing matched: "나의 아저씨 같은 잔잔한 거", "something like
+        Zzyzx Blorp". Returned as an unresolved mention (with the resolver's guesses) so the reply can say so."""
+        from retrieval.title_resolver import Mention
+
+        if self.resolver is None:
+            return None
+        span = None
+        m = _CUED_EN.search(text)
+        if m:
+            span = (m.start(1), m.start(1) + len(m.group(1).rstrip(" ,.!?")))
+        else:
+            k = _CUED_KO.search(text)
+            if k:
+                s, e = k.span(1)
+                toks = [t for t in lang.tokens(text) if s <= t.start and t.end <= e]
+                named = any(t.tag in ("NNP", "SL") for t in toks) or any(t.tag == "JKG" for t in toks)
+                nouns = [t for t in toks if t.tag.startswith(("NN", "SL")) and t.form not in lang.KO_STOP_NOUNS]
+                if named and nouns:
+                    span = (s, e)
+        if span is None or span[1] - span[0] < 2 or lang.overlaps(span, taken):
+            return None
+        name = text[span[0]:span[1]].strip()
+        return Mention(name, self.resolver.resolve(name, k=3), span[0], span[1], evidence="cued, unresolved")
 
     def _dominant(self, options: Sequence[str]) -> str | None:
         """Among same-named films, the one almost everybody means ("Titanic" → 1997): rated by at least 4x as many
@@ -703,6 +819,15 @@ class Understander:
         out: list[ItemRef] = []
         have = {r.item_id for r in refs}
         cards = list(session.last_cards)
+        rng = lang.ORDINAL_RANGE.search(text)
+        if rng and cards:
+            word = next(g for g in rng.groups() if g) if any(rng.groups()) else "2"
+            count = {"two": 2, "three": 3, "2": 2, "3": 3, "두": 2, "세": 3}.get(word.lower(), 2)
+            pol = self._polarity(text, rng.start(), rng.end())
+            for iid in cards[:count]:
+                if iid not in have:
+                    out.append(ItemRef(item_id=iid, polarity=pol, via="ordinal", text=rng.group(0)))
+                    have.add(iid)
         for s, e, idx in lex.ordinals:
             if cards and -len(cards) <= idx < len(cards):
                 iid = cards[idx]
@@ -772,11 +897,15 @@ class Understander:
             req.question = question
             req.refs = [ItemRef(item_id=session.focus, polarity="details", via="focus")] if session.focus else []
             return req
-        if question == "similar" and not item_refs and not lex.has_wish and session.focus and not lex.ordinals:
-            # "recommend something similar" after a details answer: the item in focus is the anchor.
-            req.refs = [ItemRef(item_id=session.focus, polarity="like", via="focus")]
-            item_refs = req.refs
-            notes.append(f"'similar' refers to the item in focus {session.focus}")
+        if question == "similar" and not item_refs and not lex.has_wish and not lex.ordinals:
+            if session.focus:
+                # "recommend something similar" after a details answer: the item in focus is the anchor.
+                req.refs = [ItemRef(item_id=session.focus, polarity="like", via="focus")]
+                item_refs = req.refs
+                notes.append(f"'similar' refers to the item in focus {session.focus}")
+            elif session.state:
+                req.page = True  # "more like these": the same request, the next picks
+                return req
 
         for r in item_refs:
             if r.polarity in ("neutral", "details") and (_RX["recommend"].search(text) or question == "similar"
@@ -806,7 +935,8 @@ class Understander:
                 return req
         feedback_only = bool(item_refs) and not likes and all(
             r.polarity in ("dislike", "seen", "unseen", "neutral") for r in item_refs)
-        wish_words = lex.has_wish or bool(req.wish.exclude_ids) or (req.wish.query and _informative(req.wish.query))
+        # Words around a verdict are its reasons ("너무 잔인해서 별로였어"), not a new wish.
+        wish_words = lex.has_wish or bool(req.wish.exclude_ids)
         if _RX["new_topic"].search(text):
             req.new_topic = True
         if feedback_only and not wish_words and not _RX["page"].search(text):
@@ -816,7 +946,7 @@ class Understander:
             req.new_topic = True
         elif lex.has_wish and not likes and session.state and _RX["refine"].search(text) and not req.new_topic:
             req.refine = True
-        elif lex.has_wish and not likes and session.state and not _RX["recommend"].search(text):
+        elif lex.has_wish and not likes and session.state and not _RX["recommend"].search(text) and not req.new_topic:
             req.refine = True  # "애니메이션이면 더 좋아", "from the 90s": a bare wish refines what came before
         elif lex.has_wish and not likes:
             req.new_topic = True
@@ -826,6 +956,9 @@ class Understander:
             if _RX["page"].search(text) or (re.search(r"\b(?:more|another|others|else)\b|다른|또|더", text, re.I)
                                              and _RX["recommend"].search(text)):
                 req.page = True
+                return req
+            if _RX["help"].search(text):
+                req.intent = "greeting"  # "what can you do?" / "너 뭐야?": say what the assistant is for
                 return req
             if _RX["chitchat"].search(text) and not _RX["page"].search(text):
                 req.intent = "chitchat"

@@ -158,7 +158,9 @@ GENRE_TERMS = _lex({
     "Animation": ("animation", "animated", "animations", "cartoon", "cartoons", "pixar", "애니메이션", "애니",
                   "만화영화", "만화", "픽사"),
     "Children": ("kids movie", "kids movies", "kids' movie", "kid movie", "children's movie", "children's movies",
-                 "children's film", "for kids", "for children", "어린이", "아동", "키즈", "애들 영화", "아이들 영화"),
+                 "children's film", "for kids", "for children", "for my kids", "for my children", "for the kids",
+                 "for my son", "for my daughter", "for a kid", "어린이", "아동", "키즈", "애들 영화", "아이들 영화",
+                 "애들 볼", "아이들 볼", "애들이 볼", "아이가 볼"),
     "Comedy": ("comedy", "comedies", "funny", "funnier", "hilarious", "laugh", "laughs", "코미디", "코메디", "코믹",
                "웃긴", "웃기", "웃음", "개그"),
     "Crime": ("crime", "gangster", "gangsters", "mafia", "mob", "범죄", "갱스터", "마피아", "조폭", "누아르", "느와르"),
@@ -215,6 +217,10 @@ TONES = (
          prefer=("Mystery", "Thriller", "Sci-Fi"), search="mind-bending plot twist"),
     Tone("exciting", ("exciting", "thrilling", "adrenaline", "epic", "신나는", "짜릿", "박진감", "스케일"),
          prefer=("Action", "Adventure"), search="exciting epic"),
+    Tone("calm", ("calm", "quiet", "slow-paced", "slow paced", "gentle", "peaceful", "low-key", "잔잔한", "잔잔하고",
+                  "잔잔", "조용한", "차분한", "느긋한", "담담한"),
+         prefer=("Drama", "Romance"), avoid=("Horror", "War"), demote=("Action", "Thriller", "Crime"),
+         search="quiet gentle slow-paced"),
     Tone("less-violent", ("less violent", "not violent", "not too violent", "non-violent", "nonviolent", "no violence",
                           "without violence", "not gory", "no gore", "less gore", "less gory", "not so violent",
                           "덜 폭력", "폭력적이지 않", "잔인하지 않", "안 잔인", "덜 잔인", "폭력 없는", "피 안 나오"),
@@ -308,6 +314,7 @@ COUNTRY_NAMES = {
 }
 
 DOMAIN_BOOK_WORDS = ("book", "books", "novel", "novels", "paperback", "paperbacks", "to read", "read next",
+                     "a read", "good read", "quick read", "beach read", "light read", "great read", "fun read",
                      "something to read", "reading list", "책", "소설", "도서", "읽을", "읽을만한", "읽을 만한")
 DOMAIN_MOVIE_WORDS = ("movie", "movies", "film", "films", "flick", "flicks", "영화", "볼만한", "볼 만한")
 
@@ -332,7 +339,8 @@ CUES_BEFORE_EN = {
     "details": re.compile(r"(?:\btell me (?:more )?about|\bwhat(?:'s| is) the (?:plot|story) of|\bwhat(?:'s| is)|"
                           r"\bwho directed|\bwho(?:'s| is) in|\bwho stars in|\bwho wrote|\binfo on|\binformation on|"
                           r"\bdetails (?:on|about|of)|\bplot of|\bsynopsis of|\bis)\s*$", re.I),
-    "seen": re.compile(r"\b(?:i(?:'ve| have)?\s+(?:already\s+|just\s+|recently\s+|also\s+)?(?:seen|watched|saw)|"
+    "seen": re.compile(r"^\s*(?:already\s+|also\s+)?(?:seen|watched|saw)\s+$|"
+                       r"\b(?:i(?:'ve| have)?\s+(?:already\s+|just\s+|recently\s+|also\s+)?(?:seen|watched|saw)|"
                        r"already\s+(?:seen|watched|saw)|just\s+(?:saw|watched)|i\s+watched|i\s+saw|"
                        r"we\s+(?:saw|watched))(?:\s+the\s+(?:movie|film))?\s*$", re.I),
     "like": re.compile(r"(?:\bi\s+(?:really\s+|also\s+|just\s+|absolutely\s+|totally\s+)*(?:liked?|loved?|enjoyed|"
@@ -354,7 +362,7 @@ CUES_AFTER_EN = {
                        r"(?:all[\s-]time\s+|absolute\s+|top\s+)?(?:favou?rites?|best)|my (?:all[\s-]time\s+)?favou?rite|"
                        r"a favou?rite)|^\s*(?:rocks|rocked)", re.I),
 }
-_KO_P = r"(?:은|는|이|가|을|를|도|랑|이랑|하고|과|와|건|게|걸|거는|것은|것도|시리즈(?:는|도|를)?|편은|편도)?\s*(?:둘\s*다|다|모두|전부|" \
+_KO_P = r"(?:은|는|이|가|을|를|도|랑|이랑|하고|과|와|건|게|걸|거는|거|것은|것도|시리즈(?:는|도|를)?|편은|편도)?\s*(?:둘\s*다|다|모두|전부|" \
         r"정말|진짜|너무|완전|되게|엄청|좀|아주|이미|벌써|예전에|최근에)?\s*"
 CUES_AFTER_KO = {
     "exclude": re.compile(r"^\s*(?:은|는|이|가|을|를|류|시리즈(?:는|를)?|같은\s*거|같은\s*건|종류|건|거)?\s*(?:말고|빼고|"
@@ -375,23 +383,30 @@ CUES_AFTER_KO = {
 # "not X" only counts as an exclusion when X is what follows the cue (not "it's not bad, X is great").
 NEGATION_EN = re.compile(r"\b(?:no|not|without|except|but not|anything but|nothing|other than|instead of|rather than|"
                          r"avoid|skip|excluding|no more|hate|hates|don'?t like|do not like|don'?t want|do not want|"
-                         r"not into|sick of|tired of|can'?t stand)\b(?:\s+\w+){0,2}?\s*$", re.I)
-NEGATION_KO_AFTER = re.compile(r"^\s*(?:은|는|이|가|을|를|류|영화|장르|쪽|계열|같은\s*거|같은\s*건|물|도)?\s*"
-                               r"(?:말고|빼고|제외|싫|별로|아닌|아니고|없는|안\s*좋|대신|이외|외에|는\s*빼)")
+                         r"not into|sick of|tired of|can'?t stand|aren'?t|isn'?t|wasn'?t|weren'?t|ain'?t|never)\b"
+                         r"(?:\s+\w+){0,2}?\s*$", re.I)
+# Korean states the verdict after the word, often after a short reason ("공포는 무서워서 못 보고", "전쟁 영화는 싫어요").
+NEGATION_KO_AFTER = re.compile(r"^\s*(?:영화|장르|쪽|계열|류|물|같은\s*거|같은\s*건|거)?\s*(?:은|는|이|가|을|를|도)?\s*"
+                               r"(?:(?!\S*(?:추천|보여|알려|찾아|있어|없어))\S+\s*)?(?:말고|빼고|제외|싫|별로|아닌|아니고|없는|안\s*좋|대신|이외|외에|는\s*빼|"
+                               r"못\s*보|못\s*봐|안\s*봐|안\s*볼|무서워서|질색|노노|사절|패스)")
 
 # References to what is on screen or was just discussed.
 ORDINALS = (
-    (re.compile(r"\b(?:first|1st)\b|첫\s*번째|첫번째|첫\s*번|1\s*번(?!째)", re.I), 0),
-    (re.compile(r"\b(?:second|2nd)\b|두\s*번째|둘째|2\s*번(?!째)", re.I), 1),
-    (re.compile(r"\b(?:third|3rd)\b|세\s*번째|셋째|3\s*번(?!째)", re.I), 2),
-    (re.compile(r"\b(?:fourth|4th)\b|네\s*번째|넷째|4\s*번(?!째)", re.I), 3),
-    (re.compile(r"\b(?:fifth|5th)\b|다섯\s*번째|다섯째|5\s*번(?!째)", re.I), 4),
+    (re.compile(r"\b(?:first|1st)\b|첫\s*번째|첫번째|첫\s*번|1\s*번", re.I), 0),
+    (re.compile(r"\b(?:second|2nd)\b|두\s*번째|둘째|2\s*번", re.I), 1),
+    (re.compile(r"\b(?:third|3rd)\b|세\s*번째|셋째|3\s*번", re.I), 2),
+    (re.compile(r"\b(?:fourth|4th)\b|네\s*번째|넷째|4\s*번", re.I), 3),
+    (re.compile(r"\b(?:fifth|5th)\b|다섯\s*번째|다섯째|5\s*번", re.I), 4),
     (re.compile(r"\b(?:last)\s+(?:one|movie|film|book|pick)\b|\bthe\s+last\b|마지막\s*(?:거|것|영화|작품|책)?", re.I), -1),
 )
 ORDINAL_PHRASE = re.compile(
     r"(?:\bthe\s+)?\b(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)\s+(?:one|movie|film|book|pick|"
     r"title|card|suggestion|recommendation)s?\b|\b(?:number|no\.?|#)\s*[1-9]\b|(?:첫|두|세|네|다섯)\s*번째\s*(?:거|것|"
-    r"영화|작품|책|꺼|건|게|걸)?|[1-9]\s*번\s*(?:거|것|영화|작품|책|꺼|건|게|걸)?|마지막\s*(?:거|것|영화|작품|책|건|게)", re.I)
+    r"영화|작품|책|꺼|건|게|걸)?|[1-9]\s*번(?:째)?\s*(?:거|것|영화|작품|책|꺼|건|게|걸)?|마지막\s*(?:거|것|영화|작품|책|건|게)",
+    re.I)
+# "the first two", "both", "처음 두 개": several cards at once (start index, count)
+ORDINAL_RANGE = re.compile(r"\b(?:the\s+)?(?:first|top)\s+(two|three|2|3)\b|\bboth\s+of\s+(?:them|those)\b|"
+                           r"(?:처음|앞에?)\s*(두|세|2|3)\s*(?:개|편|작품)|(?:둘|두\s*개)\s*다", re.I)
 DEMONSTRATIVE = re.compile(
     r"\b(?:that|this)\s+(?:one|movie|film|book)\b|\bthe\s+(?:same|above)\s+(?:one|movie|film)\b|\bit\b|\bthat\b"
     r"|그거|그것|그\s*(?:영화|작품|책)|이거|이것|이\s*(?:영화|작품|책)|저거|저\s*(?:영화|작품)|방금\s*(?:그|말한)|아까\s*그",
@@ -476,7 +491,8 @@ _KO_FILLER = ("추천", "영화", "다른", "더", "거", "것", "좀", "해줘"
               "사람", "좋아하는", "친구", "누구", "분", "찾", "원해", "싶", "위주", "쪽", "걸로", "게", "면", "데",
               "말고", "빼고", "중에", "최고", "괜찮은", "정말", "진짜", "완전", "너무", "많이", "요즘", "혹시", "응", "그럼",
               "그러면", "네", "예", "음", "아", "오", "자", "그래", "좋", "어떤", "뭘", "무슨", "다", "시리즈", "다시", "이제",
-              "그냥", "한번", "한 번")
+              "그냥", "한번", "한 번", "로", "으로", "를", "을", "은", "는", "가", "도", "만", "에", "랑", "하고", "과",
+              "와", "의", "이런", "그런", "저런", "취향", "뭐가", "어때")
 _EN_FILLER = frozenset("""a an the me my i you we something anything some any movie movies film films book books novel
 novels recommend recommendation recommendations suggest suggestion please show give want would like to for of with
 and or in on watch see read good great best new one ones more another other else that this is it what should could

@@ -193,6 +193,13 @@ class MentionFinder:
             else:
                 run = _cap_run(words)
                 if not run:
+                    # "dune (2021)": a known title typed in lower case, with a year the catalog does not have.
+                    for k in range(min(len(words), 6), 0, -1):
+                        text = message[words[-k].start:words[-1].end]
+                        if self._exact_rows(text) and not lang.is_common_english(text):
+                            run = words[-k:]
+                            break
+                if not run:
                     continue  # "movies from my birth year (1984)": a year, no title
                 s = run[0].start
                 text = message[s:run[-1].end]
@@ -221,7 +228,10 @@ class MentionFinder:
         for s, e, key in self.r.alias_hits(message, toks):
             res = self.r.resolve(message[s:e])
             inside = [(cs, ce) for cs, ce in blocked if s < ce and cs < e]
-            cue = _ko_cue_after(e, toks) or _quoted_at(message, s, e)
+            cue = _ko_cue_after(e, toks, message) or _quoted_at(message, s, e)
+            if _POSSESSIVE_BEFORE.search(message[:s]) and key in lang.KO_COMMON_ALIASES:
+                yield s, e, res, "everyday-word alias inside a longer name (나의 아저씨)", False
+                continue
             if inside:
                 covered = sum(min(e, ce) - max(s, cs) for cs, ce in inside)
                 if covered >= e - s - 1 and not cue:
@@ -297,7 +307,7 @@ class MentionFinder:
         sent_start = bool(_SENTENCE_END.search(message[:s]))
         before = message[:s]
         cue = _cue_before(before) or _cue_after(message[e:])
-        cap_inside = any(w.cap for w in content[1:]) or (span[0].cap and not sent_start)
+        cap_inside = any(w.cap for w in span[1:] if w.text.lower() not in _JOINERS) or (span[0].cap and not sent_start)
         title_case = span[0].cap and all(w.cap for w in content)
         if lang.overlaps((s, e), claimed):
             own = [w for w in content if not lang.overlaps((w.start, w.end), claimed)]
@@ -319,8 +329,13 @@ class MentionFinder:
             return False, "everyday phrase"
         w = span[0]
         low = w.text.lower()
-        if low in lang.EN_STOP or w.text.isdigit():
-            return False, "function word or bare number"
+        if w.text.isdigit():
+            return False, "bare number"
+        if low in lang.EN_STOP:
+            # "something like Up", "I loved Her": a capitalised function word right after a title cue.
+            if w.cap and not sent_start and _cue_before(before) and not lower_msg and w.text != "I":
+                return True, "capitalised short title right after a cue"
+            return False, "function word"
         run = _run_around(words, i, message)
         if len(run) > 1 and not lower_msg:
             return False, "part of a longer capitalised name that is not this title"
@@ -376,8 +391,10 @@ _CUE_BEFORE = re.compile(
     r"called|titled|named|except|not|besides|including|and|or|vs\.?|versus)\s+(?:the\s+movie\s+|the\s+film\s+)?)$",
     re.I)
 _CUE_AFTER = re.compile(r"^\s*(?:\(\d{4}\)\s*)?(?:was|is|were)\s+(?:\w+\s+){0,2}?(?:great|amazing|awesome|good|"
-                        r"fantastic|excellent|brilliant|boring|terrible|awful|bad|overrated|one of my|my favou?rite)",
-                        re.I)
+                        r"fantastic|excellent|brilliant|boring|terrible|awful|bad|overrated|one of my|my favou?rite)"
+                        # an English title in a Korean sentence: "The Matrix 같은 영화", "Inception 봤어"
+                        r"|^\s*(?:\(\d{4}\)\s*)?(?:은|는|이|가|을|를|도|랑|이랑|하고|과|와)?\s*(?:같은|같이|처럼|비슷|좋아|좋았|재밌|"
+                        r"재미있|봤|별로|싫|말고|빼고|류|스타일)", re.I)
 
 
 def _cue_in_sentence(text: str) -> bool:
@@ -418,12 +435,14 @@ def _run_around(words: Sequence[_Word], i: int, message: str = "") -> list[_Word
     def joined(a: _Word, b: _Word) -> bool:
         return not message or message[a.end:b.start].strip(" ") in ("", ":", "-", "&")
 
+    inner = _JOINERS - {"and", "or"}  # "The Matrix and Inception" are two names
+
     lo = i
-    while lo > 0 and (words[lo - 1].cap or (words[lo - 1].text.lower() in _JOINERS and lo - 2 >= 0
+    while lo > 0 and (words[lo - 1].cap or (words[lo - 1].text.lower() in inner and lo - 2 >= 0
                                              and words[lo - 2].cap)) and joined(words[lo - 1], words[lo]):
         lo -= 1
     hi = i
-    while hi + 1 < len(words) and (words[hi + 1].cap or (words[hi + 1].text.lower() in _JOINERS and hi + 2 < len(words)
+    while hi + 1 < len(words) and (words[hi + 1].cap or (words[hi + 1].text.lower() in inner and hi + 2 < len(words)
                                                          and words[hi + 2].cap)) \
             and joined(words[hi], words[hi + 1]):
         hi += 1
@@ -436,11 +455,18 @@ def _quoted_at(message: str, s: int, e: int) -> bool:
     return s > 0 and e < len(message) and message[s - 1] in "\"'“‘「『" and message[e] in "\"'”’」』"
 
 
-def _ko_cue_after(end: int, toks: Sequence[lang.Tok]) -> bool:
-    """A comparison or list particle right after a name ("괴물 같은", "대부랑"): it is being used as a title."""
+def _ko_cue_after(end: int, toks: Sequence[lang.Tok], message: str = "") -> bool:
+    """A comparison or list particle right after a name ("괴물 같은", "대부랑"), or a verdict about it ("괴물은 이미
+    봤어"): it is being used as a title."""
     after = [t for t in toks if t.start >= end][:2]
-    return any(t.form.startswith(lang.KO_TITLE_CUES) for t in after) or any(
-        t.form in ("좋아하", "재밌", "보", "봤") for t in after[:1])
+    if any(t.form.startswith(lang.KO_TITLE_CUES) for t in after) or any(
+            t.form in ("좋아하", "재밌", "보", "봤") for t in after[:1]):
+        return True
+    rest = message[end:end + 30]
+    return any(lang.CUES_AFTER_KO[k].match(rest) for k in ("seen", "unseen", "dislike", "exclude"))
+
+
+_POSSESSIVE_BEFORE = re.compile(r"(?:나의|너의|우리의|나만의|내|우리|그녀의|그의)\s*$")
 
 
 _COMMON_WORD_LOGPROB = -12.5  # kiwi's log-probability above which a common noun (NNG) is an everyday word

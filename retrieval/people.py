@@ -208,7 +208,9 @@ class PeopleIndex:
                     before, after = text[max(0, s - 30):s], text[e:e + 20]
                     cued = any(rx.search(before) for _, rx in _ROLE_BEFORE_EN) or any(
                         rx.match(after) for _, rx in _ROLE_AFTER_EN)
-                    if cap and cued:
+                    # Lower case is fine when the next word says what it is ("hitchcock films", "nolan's movies").
+                    film_next = bool(re.match(r"^(?:'s|’s)?\s*(?:films?|movies?|flicks?|books?|novels?)\b", after, re.I))
+                    if cued and (cap or film_next):
                         name = self._en_short[key]
                 if name is not None and not lang.overlaps((s, e), taken):
                     before, after = text[max(0, s - 30):s], text[e:e + 30]

@@ -234,10 +234,16 @@ def test_bad_input_gets_a_polite_reply_and_the_session_survives(engine, message,
     assert r.cards
 
 
-def test_unknown_title_asks_back_with_guesses_and_the_answer_is_used(engine):
+def test_the_film_everybody_means_is_taken_without_asking(engine):
     s = engine.new_session("en")
-    r = run_turn(engine, s, "movies like Psycho")
-    assert r.cards is None and "(1)" in r.text and s.pending is not None
+    r = run_turn(engine, s, "movies like Psycho")  # Hitchcock's, not the 1998 remake almost nobody rated
+    assert s.pending is None and r.cards and s.liked == ["mls:1219"]
+
+
+def test_ambiguous_title_asks_back_and_the_answer_is_used(engine):
+    s = engine.new_session("en")
+    r = run_turn(engine, s, "movies like King Kong")  # 1933, 1976 and 2005 are all well known
+    assert "(1)" in r.text and s.pending is not None
     chosen = s.pending.options[0]
     r = run_turn(engine, s, "1")
     check_reply(engine, s, r, "en")

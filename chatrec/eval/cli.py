@@ -10,6 +10,7 @@ SUBCOMMANDS = {
     "pooled": ("chatrec.eval.pooling", "ALS on pooled MovieLens sets: per-source weights on the target's users"),
     "lmrecsys": ("chatrec.eval.lmrecsys", "LMRecSys zero-shot title scoring on ML-1M"),
     "dialogue": ("chatrec.eval.dialogue", "scripted KO/EN dialogues and simulated users"),
+    "redial": ("chatrec.eval.redial", "real recommendation dialogues (redial-dev), per-target recall"),
     "ratings": ("chatrec.eval.ratings", "rating prediction (RMSE/MAE): classical models, the LM path, a blend"),
     "journeys": ("chatrec.eval.journeys", "interest journeys: accuracy, diversity and coverage"),
 }

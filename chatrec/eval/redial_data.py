@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -176,3 +178,54 @@ def seeker_lines_by_dialogue(cases: list[RedialCase]) -> Iterator[tuple[str, Lin
     for did, c in longest.items():
         for ln in c.seeker_lines:
             yield did, ln
+
+
+def measure_mentions(cases, catalog, find, show: int = 0) -> dict:
+    """Title-mention precision and recall of `find(text) -> mentions` on the seeker lines (each read once)."""
+    ctx = {}
+    for c in cases:
+        ctx.setdefault(c.dialogue_id, set()).update(c.context_ids)
+    tp = fp = gold_n = found = 0
+    wrong: list[tuple[str, str, str]] = []
+    missed: list[tuple[str, str]] = []
+    reasons: Counter = Counter()
+    times = []
+    for did, line in seeker_lines_by_dialogue(cases):
+        t0 = time.perf_counter()
+        mentions = find(line.text)
+        times.append(time.perf_counter() - t0)
+        got = {}
+        for m in mentions:
+            res = m.resolution
+            if res.status == "matched" and res.best is not None:
+                got[res.best.item_id] = (m.text, m.evidence)
+        for iid, (text, ev) in got.items():
+            if iid in ctx[did]:
+                tp += 1
+            else:
+                fp += 1
+                reasons[ev] += 1
+                it = catalog.get(iid)
+                wrong.append((text, it.label if it else iid, ev))
+        for g in line.mentions:
+            if g.item_id is None:
+                continue
+            gold_n += 1
+            if g.item_id in got:
+                found += 1
+            else:
+                missed.append((g.title, line.text[:100]))
+    precision = tp / max(tp + fp, 1)
+    recall = found / max(gold_n, 1)
+    times.sort()
+    out = {"accepted": tp + fp, "precision": precision, "gold": gold_n, "recall": recall,
+           "p50_ms": 1000 * times[len(times) // 2], "p95_ms": 1000 * times[int(len(times) * 0.95)],
+           "fp_by_evidence": dict(reasons.most_common())}
+    if show:
+        print(f"-- wrong ({len(wrong)}):")
+        for w in wrong[:show]:
+            print("  ", w)
+        print(f"-- missed ({len(missed)}):")
+        for m in missed[:show]:
+            print("  ", m)
+    return out
