@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone-lr", type=float, default=d.backbone_lr)
     p.add_argument("--tie", type=float, default=d.tie)
     p.add_argument("--targets", choices=("masked", "all"), default=d.targets)
-    p.add_argument("--min-rating", type=float, default=d.min_rating)
+    p.add_argument("--min-rating", type=float, default=LIKED, help="ratings ≥ this are the model's interactions")
     p.add_argument("--no-content", action="store_true", help="no content LM (and no tie regulariser)")
     p.add_argument("--time-order", action="store_true", help="items in time order instead of soft (shuffled)")
     p.add_argument("--no-text-init", action="store_true", help="random soft-token init instead of title tokens")

@@ -78,7 +78,7 @@ def prepare_backbone(backbone, layers: int | None, train_layers: int):
 
 class CLLM4Rec(nn.Module):
     def __init__(self, backbone, vocab: SoftVocab, *, item_init: torch.Tensor | None = None,
-                 user_init: torch.Tensor | None = None, init_std: float | None = None):
+                 user_init: torch.Tensor | None = None, init_std: float | None = None, tie_head: bool = True):
         super().__init__()
         text = backbone.get_input_embeddings()
         if text.num_embeddings < vocab.text_size:
@@ -92,7 +92,14 @@ class CLLM4Rec(nn.Module):
         self.collab_item = nn.Embedding(vocab.n_items, d)
         self.content_user = nn.Embedding(vocab.n_users + 1, d)
         self.content_item = nn.Embedding(vocab.n_items, d)
+        self.tie_head = tie_head
+        # Untied (an ablation): the head has its own item vectors, so the output role's large softmax gradients
+        # do not swamp the small gradients the same vectors get as prompt inputs through the backbone.
+        self.head_item = None if tie_head else nn.Embedding(vocab.n_items, d)
         self.item_bias = nn.Parameter(torch.zeros(vocab.n_items))
+        # log of the scale on h·e (`calibrate_scale` sets it so the untrained head's logits spread by ~1 around the
+        # bias: with raw dot products the first softmax is peaked at random items, worse than uniform).
+        self.item_log_scale = nn.Parameter(torch.zeros(()))
         # An affine "lens" (identity at start) from the last kept block to the embedding space that both heads
         # read: a backbone cut after a few blocks does not speak the LM head's language (SmolLM2 cut at 8 of 30
         # blocks: 22 nats per token on plain text through the LM head, 4.4 with all blocks).
@@ -106,6 +113,8 @@ class CLLM4Rec(nn.Module):
                 table.weight.normal_(0.0, std)
                 if init is not None:
                     table.weight.mul_(0.5).add_(init.to(table.weight.dtype))
+            if self.head_item is not None:
+                self.head_item.weight.copy_(self.collab_item.weight)
 
     # -- embeddings and forward -------------------------------------------------------------------------------
     @property
@@ -113,11 +122,15 @@ class CLLM4Rec(nn.Module):
         return self.item_bias.device
 
     def soft_parameters(self) -> list[nn.Parameter]:
+        """The new vectors: token embeddings of both views, the head's own vectors, bias and scale."""
         return [self.collab_user.weight, self.collab_item.weight, self.content_user.weight,
-                self.content_item.weight, self.item_bias, self.lens.weight, self.lens.bias]
+                self.content_item.weight, self.item_bias, self.item_log_scale,
+                *([self.head_item.weight] if self.head_item is not None else [])]
 
-    def backbone_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.backbone.parameters() if p.requires_grad]
+    def dense_parameters(self) -> list[nn.Parameter]:
+        """Dense matrices (the lens and any trained backbone blocks): these need a backbone-sized learning rate —
+        Adam moves every entry by about the learning rate per step, which at embedding rates scrambles a matrix."""
+        return [self.lens.weight, self.lens.bias, *(p for p in self.backbone.parameters() if p.requires_grad)]
 
     def embed(self, ids: torch.Tensor, view: str = "collab") -> torch.Tensor:
         v = self.vocab
@@ -136,7 +149,19 @@ class CLLM4Rec(nn.Module):
         return self.lens(h.to(self.lens.weight.dtype))
 
     def item_logits(self, h: torch.Tensor) -> torch.Tensor:
-        return h.float() @ self.collab_item.weight.float().T + self.item_bias.float()
+        head = self.collab_item if self.head_item is None else self.head_item
+        # float32 even under autocast: bfloat16 keeps ~3 digits, too few to rank a catalog of thousands
+        with torch.autocast(h.device.type, enabled=False):
+            dots = h.float() @ head.weight.float().T
+            return self.item_log_scale.float().exp() * dots + self.item_bias.float()
+
+    @torch.no_grad()
+    def calibrate_scale(self, batch: Batch) -> float:
+        """Set the head's scale so that its dot products on `batch` have unit standard deviation over items."""
+        self.item_log_scale.zero_()
+        spread = float((self.last_logits(batch) - self.item_bias).std(dim=-1).mean())
+        self.item_log_scale.fill_(-np.log(max(spread, 1e-6)))
+        return spread
 
     # -- the three objectives ----------------------------------------------------------------------------------
     def _tensors(self, batch: Batch):
@@ -209,7 +234,7 @@ class CLLM4Rec(nn.Module):
         save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
                    if not k.startswith("backbone.")}, str(out / "soft.safetensors"))
         info = {"format": FORMAT_VERSION, "text_size": self.vocab.text_size, "user_ids": list(self.vocab.user_ids),
-                "item_ids": list(self.vocab.item_ids), "meta": meta or {}}
+                "item_ids": list(self.vocab.item_ids), "tie_head": self.tie_head, "meta": meta or {}}
         (out / "cllm4rec.json").write_text(json.dumps(info), encoding="utf-8")
         return out
 
@@ -243,7 +268,7 @@ def load_cllm(path: Path | str, device: str | None = None, dtype=None):
     vocab = SoftVocab(int(info["text_size"]), tuple(info["user_ids"]), tuple(info["item_ids"]))
     for p_ in backbone.parameters():
         p_.requires_grad_(False)
-    model = CLLM4Rec(backbone, vocab, init_std=0.0)
+    model = CLLM4Rec(backbone, vocab, init_std=0.0, tie_head=bool(info.get("tie_head", True)))
     missing = set(model.state_dict()) - set(state) - {k for k in model.state_dict() if k.startswith("backbone.")}
     if missing:
         raise CLLMLoadError(f"{p}/soft.safetensors lacks {sorted(missing)}")

@@ -22,7 +22,7 @@ from .vocab import Prompter
 
 
 class CLLMRecommender:
-    def __init__(self, model: CLLM4Rec, tokenizer, *, max_items: int = 96, soft_order: bool = True,
+    def __init__(self, model: CLLM4Rec, tokenizer, *, max_items: int = 32, soft_order: bool = True,
                  batch_size: int = 32, autocast: bool = True, meta: dict | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -45,7 +45,7 @@ class CLLMRecommender:
     def load(cls, path: Path | str, device: str | None = None) -> "CLLMRecommender":
         model, tok, meta = load_cllm(path, device=device)
         cfg = meta.get("config", {})
-        return cls(model, tok, max_items=int(cfg.get("max_items", 96)), soft_order=bool(cfg.get("soft_order", True)),
+        return cls(model, tok, max_items=int(cfg.get("max_items", 32)), soft_order=bool(cfg.get("soft_order", True)),
                    autocast=bool(cfg.get("autocast", True)), meta=meta)
 
     @classmethod

@@ -32,22 +32,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CLLMConfig:
-    layers: int | None = 8  # first N transformer blocks of the backbone (None = all)
-    train_layers: int = 0  # top blocks that train (0 = frozen backbone: soft tokens and head bias only)
+    layers: int | None = 2  # first N transformer blocks of the backbone (None = all)
+    train_layers: int = 2  # top blocks that train (0 = frozen backbone: soft tokens, lens and head only)
     content: bool = True  # content LM view and the tie regulariser
     soft_order: bool = True  # shuffle each user's items every time they are shown; False = time order
     pretrain_epochs: int = 2
-    finetune_epochs: int = 6
+    finetune_epochs: int = 20
     batch_size: int = 16
-    max_items: int = 96  # items per prompt; longer histories show a random subset (time order: the latest)
-    content_tokens: int = 40  # document text tokens per content example
-    lr: float = 2e-3  # soft tokens and item bias (AdamW)
-    backbone_lr: float = 1e-4  # the trained top blocks, if any
+    max_items: int = 32  # items per prompt; longer histories show a random subset (time order: the latest)
+    content_tokens: int = 32  # document text tokens per content example
+    lr: float = 1e-2  # soft tokens and item bias (AdamW)
+    backbone_lr: float = 3e-4  # the lens and the trained top blocks, if any
     weight_decay: float = 0.0
     tie: float = 1.0  # λ of the collaborative–content regulariser
     mask_ratio: float = 0.2
-    targets: str = "masked"  # "masked" | "all" (input items too)
+    targets: str = "all"  # "all" (input items too, as the paper's code; learns faster) | "masked"
     anon_rate: float = 0.1
+    tie_head: bool = True  # the head reads the collaborative item embeddings (paper); False = its own vectors
     text_init: bool = True  # start soft item tokens at the mean embedding of their title's tokens
     min_rating: float = 0.0  # ratings ≥ this are interactions
     autocast: bool = True  # bfloat16 autocast (CPU with AVX512-BF16 / AMX, or CUDA)
@@ -150,16 +151,21 @@ def train_cllm(backbone, tokenizer, data: TrainingData, cfg: CLLMConfig = CLLMCo
     item_init = user_init = None
     if cfg.text_init:
         item_init, user_init = text_init(prompter, data, backbone.get_input_embeddings().weight)
-    model = CLLM4Rec(backbone, data.vocab, item_init=item_init, user_init=user_init).to(device)
+    model = CLLM4Rec(backbone, data.vocab, item_init=item_init, user_init=user_init,
+                     tie_head=cfg.tie_head).to(device)
     _init_bias(model, data)
-    groups = [{"params": model.soft_parameters(), "lr": cfg.lr}]
-    if model.backbone_parameters():
-        groups.append({"params": model.backbone_parameters(), "lr": cfg.backbone_lr})
+    users = [u for u in range(data.vocab.n_users) if len(data.user_items[u]) >= 2]
+    probe = users[:: max(1, len(users) // cfg.batch_size)][: cfg.batch_size]
+    if probe:
+        with _autocast(cfg, device):
+            model.calibrate_scale(pad([prompter.recommendation(u, show_items(data.user_items[u], cfg.max_items,
+                                                                              cfg.soft_order, rng)) for u in probe]))
+    groups = [{"params": model.soft_parameters(), "lr": cfg.lr},
+              {"params": model.dense_parameters(), "lr": cfg.backbone_lr}]
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     tlog = TrainLog(device=device, threads=torch.get_num_threads())
     tlog.seconds["setup"] = time.time() - t_start
 
-    users = [u for u in range(data.vocab.n_users) if len(data.user_items[u]) >= 2]
     docs = _content_docs(prompter, data, cfg) if cfg.content else []
     # The content softmax runs over the text tokens the documents use (see CLLM4Rec.content_loss).
     used = np.unique(np.concatenate([np.asarray(d[start:], np.int64) for d, start in docs])) if docs else None
