@@ -43,6 +43,8 @@ def ui_config(built):
         modes.insert(0, "llm")
     if s.scorer_model:
         modes.append("lm")
+    if s.rerank == "cllm" and built.scorer is not None:  # the CLLM4Rec model loaded (bootstrap._load_cllm)
+        modes.append("cllm")
     if s.rerank in modes:  # the configured mode first = the default on the page
         modes.remove(s.rerank)
         modes.insert(0, s.rerank)

@@ -240,6 +240,11 @@ def bootstrap(settings: Settings, *, index_limit: int | None = None, progress: b
     with _step("loading data", timings):
         movies, books = load_data(settings)
         log.info("data: %s%s", movies.describe(), f"; {books.describe()}" if books else "")
+    if settings.rerank == "cllm":
+        with _step("CLLM4Rec model", timings):
+            scorer, note = _load_cllm(settings, movies.catalog)
+            if note:
+                notes.append(note)
     with _step("fitting ALS", timings):
         als, pop = fit_generators(settings, movies)
     with _step("indexing knowledge", timings):
@@ -276,6 +281,27 @@ def _build_scorer(settings: Settings):
 
     return TitleScorer.from_pretrained(settings.scorer_model, gguf_file=settings.scorer_model_file,
                                        cache_dir=settings.cache_dir, download=settings.allow_download)
+
+
+def _load_cllm(settings: Settings, catalog: Catalog):
+    """The CLLM4Rec reranker for rerank=cllm (it rides in the engine's scorer slot): (model, None), or (None, why)
+    when it is not set, unreadable, or trained on another catalog (its item tokens would match nothing here)."""
+    if not settings.cllm_model:
+        return None, ("rerank=cllm needs --cllm-model (a folder from `chatrec-eval cllm4rec --save`); "
+                      "ranking by score order instead.")
+    from retrieval.cllm4rec import CLLMLoadError, CLLMRecommender
+
+    try:
+        model = CLLMRecommender.load(settings.cllm_model)
+    except CLLMLoadError as e:
+        log.warning("CLLM4Rec model not loaded: %s", e)
+        return None, f"CLLM4Rec model not loaded ({e}); ranking by score order instead."
+    known = sum(1 for i in catalog.ids if model.vocab.item_row(i) is not None)
+    if known < len(catalog) // 2:
+        return None, (f"the CLLM4Rec model knows {known} of the {len(catalog)} {catalog.name} items (trained on "
+                      "another dataset?); ranking by score order instead.")
+    log.info("CLLM4Rec model: %s (%d of %d items)", settings.cllm_model, known, len(catalog))
+    return model, None
 
 
 def _build_engine(settings, movies, books, als, pop, knowledge, resolver, llm, scorer):

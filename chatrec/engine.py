@@ -439,6 +439,10 @@ class Engine:
         if mode == "lm" and self.scorer is not None:
             hist = [it.title for it in (self.item(i) for i in work.liked) if it is not None]
             return lm_rerank(self.scorer, cands, k, hist)
+        if mode == "cllm":
+            from .rerank import cllm_rerank
+
+            return cllm_rerank(self.scorer, cands, k, work.liked)
         if mode == "llm" and self.llm.enabled:
             if not llm_ok:
                 return score_order(cands, k, fallback=r.llm_failures.get("profile", "unavailable"))

@@ -30,7 +30,7 @@ MAX_LLM_CANDIDATES = 20  # what a small model can read in one prompt; the rest s
 class Ranking:
     ids: tuple[str, ...]
     reasons: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # LLM-written, unvalidated
-    method: str = "score"  # "llm" | "lm" | "score"
+    method: str = "score"  # "llm" | "lm" | "cllm" | "score"
     fallback: str | None = None  # why the requested method was not used (an LLMError kind or a message)
     dropped: int = 0  # ids the LLM returned that were unknown or duplicated
 
@@ -131,6 +131,27 @@ def lm_rerank(scorer, cands: CandidateSet, k: int, history_titles: Sequence[str]
         log.warning("LM title rerank failed: %s: %s", type(e).__name__, e)
         return score_order(cands, k, fallback="unavailable")
     return Ranking(out.ids[:k], method="lm")
+
+
+def cllm_rerank(model, cands: CandidateSet, k: int, liked_ids: Sequence[str]) -> Ranking:
+    """CLLM4Rec (retrieval.cllm4rec.CLLMRecommender): one forward pass over the liked ids scores the candidates.
+
+    Candidates the model has no token for (books, items newer than the model) follow in score order. A missing
+    model or any failure → score order with the reason; no candidate known → plain score order."""
+    if not cands.candidates:
+        return score_order(cands, k)
+    if not hasattr(model, "rank_candidates"):  # None, or another mode's model
+        return score_order(cands, k, fallback="config")
+    try:
+        out: Scored = model.rank_candidates(list(liked_ids), list(cands.ids))
+    except Exception as e:  # a model failure must not break the turn; the reply says score order was used
+        log.warning("CLLM4Rec rerank failed: %s: %s", type(e).__name__, e)
+        return score_order(cands, k, fallback="unavailable")
+    if not out.ids:
+        return score_order(cands, k)
+    allowed = set(cands.ids)
+    known = [i for i in out.ids if i in allowed]  # the model only ever reorders what it was given
+    return Ranking(fill(known[:k], cands, k), method="cllm")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 LLM_BACKENDS = ("none", "openai", "transformers")
-RERANK_MODES = ("llm", "score", "lm")
+RERANK_MODES = ("llm", "score", "lm", "cllm")
 DATASET_NAMES = ("ml-latest-small", "ml-1m", "ml-100k", "ml-25m", "ml-32m")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -61,9 +61,11 @@ class Settings(BaseModel):
     llm_temperature: float = 0.2
     local_model: str | None = None  # transformers path or model id (llm_backend="transformers")
     local_model_file: str | None = None  # GGUF file name inside local_model, if any
-    rerank: str = "llm"  # llm | score | lm (LMRecSys title scorer)
+    rerank: str = "llm"  # llm | score | lm (LMRecSys title scorer) | cllm (CLLM4Rec)
     scorer_model: str | None = None
     scorer_model_file: str | None = None
+    # A CLLM4Rec model folder (`chatrec-eval cllm4rec --save DIR`, trained on this dataset) for rerank=cllm.
+    cllm_model: Path | None = None
     # knowledge store
     embedder: str = "use-multilingual"
     chroma_host: str | None = None

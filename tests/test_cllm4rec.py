@@ -226,3 +226,50 @@ def test_smollm2_backbone_trains_on_a_small_problem(tmp_path):
                                atol=1e-3)
     out = back.rank_candidates([catalog.id_of(r) for r in data.user_items[0]], ["syn:1", "syn:20", "syn:30"])
     assert sorted(out.ids) == ["syn:1", "syn:20", "syn:30"]
+
+
+# --- the app's reranker ----------------------------------------------------------------------------------------
+
+def _candidates(catalog, ids):
+    from chatrec.candidates_turn import Candidate, CandidateSet
+
+    return CandidateSet(tuple(Candidate(catalog[i], float(len(ids) - n), ("als",)) for n, i in enumerate(ids)))
+
+
+def test_cllm_rerank_stays_inside_candidates_and_falls_back(trained):
+    from chatrec.rerank import cllm_rerank
+
+    rec, data, _, group, _, catalog = trained
+    liked = [catalog.id_of(r) for r in data.user_items[0]]
+    others = Catalog([Item(id="book:1", title="A book", domain="book")], "books")
+    both = catalog.merged(others)
+    ids = ["book:1", "syn:31", "syn:9", "syn:1", "syn:2", "syn:17"]
+    cands = _candidates(both, ids)
+    out = cllm_rerank(rec, cands, 4, liked)
+    assert out.method == "cllm" and out.fallback is None and len(out.ids) == 4
+    assert set(out.ids) <= set(ids) and "book:1" not in out.ids  # the model's items come first
+    assert list(out.ids) == list(rec.rank_candidates(liked, ids).ids[:4])
+    assert cllm_rerank(None, cands, 3, liked).fallback == "config"
+    assert cllm_rerank(None, cands, 3, liked).ids == tuple(ids[:3])
+    broken = CLLMRecommender(rec.model, None)  # no tokenizer: the prompt cannot be written
+    failed = cllm_rerank(broken, cands, 3, liked)
+    assert (failed.method, failed.fallback, failed.ids) == ("score", "unavailable", tuple(ids[:3]))
+    books_only = cllm_rerank(rec, _candidates(both, ["book:1"]), 3, liked)
+    assert books_only.ids == ("book:1",) and books_only.fallback is None
+
+
+def test_bootstrap_loads_the_model_only_for_its_catalog(trained, tmp_path):
+    from chatrec.bootstrap import _load_cllm
+    from chatrec.settings import Settings
+
+    rec, _, _, _, _, catalog = trained
+    rec.save(tmp_path / "m")
+    model, note = _load_cllm(Settings(rerank="cllm", cllm_model=tmp_path / "m"), catalog)
+    assert note is None and model.vocab.item_ids == catalog.ids
+    other = Catalog([Item(id=f"ml100k:{i}", title=f"T{i}") for i in range(10)], "ml-100k")
+    model, note = _load_cllm(Settings(rerank="cllm", cllm_model=tmp_path / "m"), other)
+    assert model is None and "0 of the 10" in note
+    model, note = _load_cllm(Settings(rerank="cllm"), catalog)
+    assert model is None and "--cllm-model" in note
+    model, note = _load_cllm(Settings(rerank="cllm", cllm_model=tmp_path / "nothing"), catalog)
+    assert model is None and "not loaded" in note

@@ -9,6 +9,7 @@ SUBCOMMANDS = {
     "tune": ("chatrec.eval.tune", "tune ALS on a validation split carved from training data"),
     "pooled": ("chatrec.eval.pooling", "ALS on pooled MovieLens sets: per-source weights on the target's users"),
     "lmrecsys": ("chatrec.eval.lmrecsys", "LMRecSys zero-shot title scoring on ML-1M"),
+    "cllm4rec": ("chatrec.eval.cllm4rec", "CLLM4Rec soft-token LM vs Popularity, item-kNN, tuned ALS"),
     "dialogue": ("chatrec.eval.dialogue", "scripted KO/EN dialogues and simulated users"),
     "redial": ("chatrec.eval.redial", "real recommendation dialogues (redial-dev), per-target recall"),
     "ratings": ("chatrec.eval.ratings", "rating prediction (RMSE/MAE): classical models, the LM path, a blend"),
