@@ -59,8 +59,9 @@ class ErrorCurve:
 
     @classmethod
     def default(cls) -> "ErrorCurve":
-        """BiasedMF on ML-100K, 150 users held out of training, fold-in penalties (5, 5): `chatrec-eval ratings`."""
-        return cls((0, 1, 2, 3, 5, 10, 20, 40), (0.982, 0.963, 0.954, 0.950, 0.944, 0.928, 0.907, 0.883),
+        """BiasedMF on ML-100K, 150 users (≥ 45 ratings) held out of training, fold-in penalties (5, 5): the curve
+        `chatrec-eval ratings --dataset ml-100k` prints. Measure on the app's own data when it is fitted."""
+        return cls((0, 1, 2, 3, 5, 10, 20, 40), (1.0437, 1.0280, 1.0075, 1.0059, 0.9845, 0.9695, 0.9273, 0.9137),
                    "ML-100K default")
 
     @classmethod
