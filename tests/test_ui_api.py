@@ -105,13 +105,19 @@ def test_card_fields_are_escaped():
     assert 'data-item-id="mls:1"' in out and "&lt;b&gt;Toy&lt;/b&gt; Story" in out and "A &amp; B" in out
 
 
-def test_books_setting_adds_the_domain_words_once():
-    from ui.gradio_app import ChatController
-
-    assert ChatController.with_domain("like Dune", "movie") == "like Dune"
-    assert ChatController.with_domain("like Dune", "book") == "like Dune (books, please)"
-    assert ChatController.with_domain("듄 같은 거", "book") == "듄 같은 거 (책으로 추천해줘)"
-    assert ChatController.with_domain("books like Dune", "book") == "books like Dune"
+def test_books_setting_is_a_typed_option_not_words_in_the_message(app):
+    """The Books setting reaches the engine as the turn's domain; the user's message is shown and read as typed."""
+    url, built = app
+    c = client_for(url)
+    job = c.submit("something like Dune", "en", 5, "book", "score", "none", api_name="/chat")
+    list(job)
+    history, cards = job.result()[1], job.result()[2] or []
+    assert texts(history, "user")[-1] == "something like Dune"
+    assert cards and all(card["domain"] == "book" for card in cards)
+    job = c.submit("something like Dune", "en", 5, "movie", "score", "none", api_name="/chat")
+    list(job)
+    cards = job.result()[2] or []
+    assert cards and all(card["domain"] == "movie" for card in cards)  # switching back really switches back
 
 
 # ------------------------------------------------------------------------------------------------ the app

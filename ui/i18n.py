@@ -46,7 +46,7 @@ _STRINGS: dict[str, dict[str, str]] = {
         "ko": "피드백 종류는 좋아요, 별로예요, 봤어요 중 하나여야 해요.",
         "en": "The feedback kind must be like, dislike or seen.",
     },
-    "recommend_from_likes": {"ko": "내 취향에 맞는 작품을 추천해줘", "en": "Recommend something for me based on my favourites"},
+    "not_in_catalog": {"ko": "선택한 작품이 카탈로그에 없어요.", "en": "The picked titles are not in the catalog."},
     "you_liked": {"ko": "좋아하는 작품으로 등록했어요: ", "en": "Noted, you like: "},
     "settings": {"ko": "설정", "en": "Settings"},
     "llm": {"ko": "언어 모델", "en": "Language model"},
