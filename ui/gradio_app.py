@@ -35,6 +35,7 @@ from starlette.middleware import Middleware
 
 from chatrec.engine import MAX_MESSAGE_CHARS
 from chatrec.events import Card, Cards, Event, Notice, TextChunk
+from chatrec.request import ItemRef, Request, Wish
 from chatrec.settings import redact_urls
 from retrieval.textnorm import clean_text
 
@@ -45,7 +46,6 @@ from .inputs import Choice, ChoiceMenu, Count, PickList
 log = logging.getLogger(__name__)
 
 MAX_CARDS = 10  # card slots on the page; the "number of recommendations" slider goes up to this
-BOOK_HINT = {"ko": " (책으로 추천해줘)", "en": " (books, please)"}
 _BOOK_WORDS = re.compile(r"\bbooks?\b|\bnovels?\b|책|소설", re.IGNORECASE)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Every response carries the whole displayed chat: these bound what one session can make the server hold and send.
@@ -68,7 +68,11 @@ class EngineLike(Protocol):
 
     def new_session(self, language: str = "en") -> Any: ...
 
-    def turn(self, session: Any, message: str) -> Iterator[Event]: ...
+    def turn(self, session: Any, message: str, *, domain: str | None = None) -> Iterator[Event]: ...
+
+    def recommend(self, session: Any, request: Request) -> Iterator[Event]: ...
+
+    def item(self, item_id: str) -> Any: ...
 
     def feedback(self, session: Any, item_id: str, kind: str) -> Iterator[Event]: ...
 
@@ -266,12 +270,6 @@ class ChatController:
         p = conv.prefs
         return self.engine_for(rerank=p.rerank, use_llm=p.llm != "none", n_recs=p.n_recs)
 
-    @staticmethod
-    def with_domain(message: str, domain: str) -> str:
-        """The engine reads the domain from the words of a request; the Books setting adds those words."""
-        if domain != "book" or _BOOK_WORDS.search(message):
-            return message
-        return message + (BOOK_HINT["ko"] if _HANGUL.search(message) else BOOK_HINT["en"])
 
     # -- outputs ----------------------------------------------------------------------------------------------
     def card_bodies(self, conv: Conversation, lang: str) -> list[str]:
@@ -304,7 +302,8 @@ class ChatController:
                 yield (gr.skip() if cleared else "", history, *self._cards_out(conv, lang))
                 cleared = True
 
-    def _stream_turn(self, conv: Conversation, message: str, lead: str = "") -> Iterator[tuple[bool, list]]:
+    def _stream_turn(self, conv: Conversation, message: str | None, lead: str = "",
+                     request: Request | None = None) -> Iterator[tuple[bool, list]]:
         """Runs one engine turn into a new assistant message; yields (is_final, history copy) as text streams.
 
         Called with the session's lock held; the reply is written only into its own message (by position)."""
@@ -316,7 +315,11 @@ class ChatController:
         text, notices = lead, []
         engine = self.engine_of(conv)
         sent_at, first_text = time.monotonic(), True
-        for ev in engine.turn(conv.session, self.with_domain(message, conv.prefs.domain)):
+        # Typed requests from the page (onboarding) and the domain setting go to the engine as such: nothing is
+        # written into the user's message on their behalf.
+        events = (engine.recommend(conv.session, request) if request is not None
+                  else engine.turn(conv.session, message, domain=conv.prefs.domain))
+        for ev in events:
             if isinstance(ev, Cards):
                 conv.cards = tuple(ev.cards)
                 continue
@@ -416,22 +419,21 @@ class ChatController:
             raise gr.Error(t("picked_none", lang))
         with one_at_a_time(conv, lang):
             self.apply_prefs(conv, n_recs, domain, rerank, llm)
-            liked, refused = [], []
-            for item_id in picked:
-                # Acknowledgements are summarised in one line below; cards come from the turn that follows.
-                text, notices = self._drain(conv, self.engine_of(conv).feedback(conv.session, item_id, "like"))
-                if any(n.kind == "error" for n in notices) or not text.strip():
-                    refused.extend(n for n in notices if n.kind == "error")
-                else:
-                    liked.append(conv.labels.get(item_id) or text.strip())
-            if not liked:  # nothing known was ticked: say why, and run no turn
-                conv.messages.append({"role": "assistant", "content": self._reply_html("", refused[:1])})
+            engine = self.engine_of(conv)
+            known = [i for i in picked if engine.item(i) is not None]
+            if not known:  # nothing known was ticked: say why, and run no turn
+                conv.messages.append({"role": "assistant",
+                                      "content": self._reply_html("", [Notice(t("not_in_catalog", lang), "error")])})
                 del conv.messages[:-MAX_MESSAGES]
                 yield (gr.update(value=[]), list(conv.messages), *self._cards_out(conv, lang))
                 return
+            liked = [conv.labels.get(i) or engine.item(i).label for i in known]
             lead = t("you_liked", lang) + ", ".join(liked) + "\n"
-            # The likes are in the session now; a plain request turns them into recommendations (ALS fold-in).
-            for final, history in self._stream_turn(conv, t("recommend_from_likes", lang), lead=lead):
+            # A typed request: these titles are liked and anchor the recommendation (ALS fold-in).
+            request = Request(intent="recommend", language=lang, new_topic=True, domain_set=True,
+                              refs=[ItemRef(item_id=i, polarity="like", via="ui") for i in known],
+                              wish=Wish(domain=conv.prefs.domain, anchors=known))
+            for final, history in self._stream_turn(conv, None, lead=lead, request=request):
                 if final:
                     yield (gr.update(value=[]), history, *self._cards_out(conv, lang))
                 else:
