@@ -182,7 +182,8 @@ def fit_generators(settings: Settings, movies: Dataset) -> tuple[CachedALSGenera
         als_input = load_pooled(movies, DataLocator(data_dir=settings.data_dir, cache_dir=settings.cache_dir,
                                                     allow_download=settings.allow_download))
         log.info("ALS input pooled:\n%s", als_input.describe())
-        variant = als_input.name  # which sets, with which weights: the cache must not mix them up
+        # Which sets, with which weights: the cache must not mix them up (nothing pooled: the plain key).
+        variant = als_input.name if als_input.name != movies.name else ""
     liked = als_input.interactions(confidence=settings.als_confidence, min_rating=settings.als_min_rating)
     als = CachedALSGenerator(cfg, settings.cache_dir, variant=variant).fit(liked, movies.catalog)
     pop = PopularityGenerator().fit(movies.interactions(confidence=settings.als_confidence), movies.catalog)
@@ -305,7 +306,13 @@ def _load_cllm(settings: Settings, catalog: Catalog):
 
 
 def _build_engine(settings, movies, books, als, pop, knowledge, resolver, llm, scorer):
-    from .engine import Engine
+    from retrieval.item_stats import ItemStats
 
+    from .engine import Engine
+    from .ranker import DEFAULT_MODEL, load_ranker
+
+    choice = settings.ranker_model
+    ranker = load_ranker(None if choice == "none" else DEFAULT_MODEL if choice == "default" else Path(choice))
     return Engine(movies.catalog, als=als, popularity=pop, knowledge=knowledge, resolver=resolver, llm=llm,
-                  settings=settings, books_catalog=books.catalog if books is not None else None, scorer=scorer)
+                  settings=settings, books_catalog=books.catalog if books is not None else None, scorer=scorer,
+                  stats=ItemStats.from_ratings(movies.catalog, movies.ratings), ranker=ranker)

@@ -21,6 +21,9 @@ from retrieval.lang import COUNTRY_LANGUAGE, THEME_KEYWORDS, TONE_BY_KEY, inform
 from retrieval.people import PeopleIndex
 from retrieval.types import Catalog, Item, Scored
 
+from retrieval.item_stats import ItemStats
+
+from .ranker import RankContext, RankerModel, featurize
 from .request import Wish
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,9 @@ log = logging.getLogger(__name__)
 _RRF_K = 60.0
 # A film in Korean is a Korean film even where the production countries are unknown; English says nothing.
 _LANGUAGE_HOME = {lang: c for c, lang in COUNTRY_LANGUAGE.items() if lang != "en" and c not in ("MX", "TW")}
-_WEIGHTS = {"als": 1.0, "search": 1.0, "similar": 0.7, "popular": 0.25, "author": 1.5, "people": 1.5, "theme": 0.8}
+_WEIGHTS = {"als": 1.0, "search": 1.0, "similar": 0.7, "popular": 0.25, "author": 1.5, "people": 1.5, "theme": 0.8,
+            "recent": 0.25}
+_POOL_CAP = 400  # candidates the learned ranker scores per turn (features are cheap; this bounds the worst case)
 
 
 class PopularityIndex:
@@ -130,11 +135,29 @@ def item_facts(item: Item, max_plot: int = 140) -> str:
     return "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class Pool:
+    catalog: Catalog
+    fused: dict[str, float]
+    sources: dict[str, list[str]]
+    ranks: dict[str, dict[str, int]]
+    notices: list[str]
+    excluded: set[str]
+
+
 class CandidateAssembler:
     def __init__(self, catalog: Catalog, *, als=None, popularity: PopularityIndex | None = None, knowledge=None,
                  books_catalog: Catalog | None = None, book_popularity: PopularityIndex | None = None,
-                 people: PeopleIndex | None = None):
+                 people: PeopleIndex | None = None, stats: ItemStats | None = None,
+                 ranker: RankerModel | None = None):
         self.catalog = catalog
+        self.stats = stats
+        self.book_stats = ItemStats.from_books(books_catalog) if books_catalog is not None else None
+        self.ranker = ranker or RankerModel()
+        # "Popular lately": the items most rated in the last years of the rating log (not only all-time hits).
+        self.recently_popular = PopularityIndex(catalog.ids, stats.recent) if stats is not None else None
+        years = [it.year for it in catalog if it.year]
+        self.max_year = max(years) if years else 2018
         self.books = books_catalog
         self.als = als
         self.popularity = popularity
@@ -219,21 +242,18 @@ class CandidateAssembler:
             return True
         return self.people is not None and self.people.credited(item.id, name, role)
 
-    def assemble(self, *, seeds: Sequence[str], wish: Wish, exclude: Iterable[str], n: int, n_min: int
-                 ) -> CandidateSet:
-        domain = wish.domain
+    def pool(self, *, seeds: Sequence[str], wish: Wish, exclude: Iterable[str], n: int) -> Pool:
+        """Every candidate the sources offer for this request, with its rank in each source and the fused score,
+        before the wish filters and the cut to `n` (the ranker's input; `assemble` filters and cuts)."""
         excl = set(exclude) | set(seeds) | set(wish.exclude_ids)
         lists: dict[str, list[str]] = {}
         notices: list[str] = []
-        if domain == "book":
+        if wish.domain == "book":
             catalog = self.books
             self._book_sources(seeds, wish, excl, n, lists, notices)
-            pop = self.book_popularity
         else:
             catalog = self.catalog
             self._movie_sources(seeds, wish, excl, n, lists, notices)
-            pop = self.popularity
-
         fused: dict[str, float] = {}
         srcs: dict[str, list[str]] = {}
         ranks: dict[str, dict[str, int]] = {}
@@ -247,6 +267,25 @@ class CandidateAssembler:
                 ranks.setdefault(i, {}).setdefault(name.split(":")[0], rank)
         for i in fused:
             fused[i] += self._tone_score(catalog[i], wish) + self._genre_fit(catalog[i], wish)
+        return Pool(catalog, fused, srcs, ranks, notices, excl)
+
+    def context(self, seeds: Sequence[str], wish: Wish) -> RankContext:
+        stats = self.book_stats if wish.domain == "book" else self.stats
+        catalog = self.books if wish.domain == "book" else self.catalog
+        return RankContext(wish, [it for it in (self.item(i) for i in seeds) if it is not None], stats, catalog,
+                           self.max_year)
+
+    def assemble(self, *, seeds: Sequence[str], wish: Wish, exclude: Iterable[str], n: int, n_min: int
+                 ) -> CandidateSet:
+        p = self.pool(seeds=seeds, wish=wish, exclude=exclude, n=n)
+        catalog, fused, srcs, ranks, notices, excl = p.catalog, p.fused, p.sources, p.ranks, p.notices, p.excluded
+        pop = self.book_popularity if wish.domain == "book" else self.popularity
+        if self.ranker.kind != "weighted_sum" and fused:
+            # The learned ranker orders the pool; the weighted sum stays the fallback (no model file).
+            ids = sorted(fused, key=lambda i: -fused[i])[:_POOL_CAP]
+            X = featurize([catalog[i] for i in ids], [ranks.get(i, {}) for i in ids], [fused[i] for i in ids],
+                          self.context(seeds, wish))
+            fused = dict(zip(ids, (float(v) for v in self.ranker.score(X))))
 
         def build(ids_scores, fits) -> list[Candidate]:
             return [Candidate(catalog[i], s, tuple(dict.fromkeys(srcs.get(i, ["popular"]))), fits, ranks.get(i, {}))
@@ -356,6 +395,8 @@ class CandidateAssembler:
         if self.popularity is not None and (have < n or not movie_seeds):
             keep = (lambda i: self.fits(self.catalog[i], w))
             lists["popular"] = self.popularity.top(2 * n if w.has_filters else n, excl, keep)
+            if self.recently_popular is not None:
+                lists["recent"] = self.recently_popular.top(2 * n if w.has_filters else n, excl, keep)
 
     def _book_sources(self, seeds, w: Wish, excl, n, lists, notices) -> None:
         if self.books is None:

@@ -16,6 +16,7 @@ from retrieval.documents import document_text
 from retrieval.textnorm import clean_text
 from retrieval.titles import split_year, title_key
 from retrieval.lang import GENRES, informative
+from retrieval.item_stats import ItemStats
 from retrieval.people import PeopleIndex
 from retrieval.types import Catalog, Item
 
@@ -24,6 +25,7 @@ from .candidates_turn import Candidate, CandidateAssembler, CandidateSet, Popula
 from .events import Card, Cards, Event, FeedbackKind, Notice, TextChunk
 from .explain import explain, shared_attributes, validate_llm_reason
 from .llm import LLM, LLMError, NoLLM
+from .ranker import RankerModel
 from .request import PersonRef, Request, Wish
 from .rerank import Ranking, llm_rerank, lm_rerank, refresh_profile, score_order
 from .session import Session
@@ -71,7 +73,8 @@ class Engine:
 
     def __init__(self, catalog: Catalog, *, als=None, popularity=None, knowledge=None, resolver=None,
                  llm: LLM | None = None, settings: Settings | None = None, books_catalog: Catalog | None = None,
-                 scorer=None, people: PeopleIndex | None = None):
+                 scorer=None, people: PeopleIndex | None = None, stats: ItemStats | None = None,
+                 ranker: RankerModel | None = None):
         self.catalog = catalog
         self.books = books_catalog
         self.knowledge = knowledge
@@ -83,7 +86,8 @@ class Engine:
         self.popularity = PopularityIndex.from_generator(fitted, catalog) if fitted is not None else None
         self.people = people if people is not None else PeopleIndex([catalog, books_catalog])
         self.assembler = CandidateAssembler(catalog, als=als, popularity=self.popularity, knowledge=knowledge,
-                                            books_catalog=books_catalog, people=self.people)
+                                            books_catalog=books_catalog, people=self.people, stats=stats,
+                                            ranker=ranker)
         self.understander = Understander(catalog, resolver, self.llm, books_catalog, people=self.people,
                                          popularity=self.popularity.count if self.popularity is not None else None,
                                          book_resolver=_book_resolver(books_catalog) if resolver is not None else None)
