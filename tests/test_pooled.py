@@ -130,7 +130,7 @@ def test_real_sets_pool_into_ml_latest_small(locator, ml_small):
 @requires_data("ml-latest-small", "ml-1m", "ml-100k")
 def test_app_setting_pools_the_als_input_with_its_own_cache(ml_small, tmp_path):
     base = Settings(data_dir=SHARED_DATA, cache_dir=tmp_path, allow_download=False, als_factors=8,
-                    als_iterations=2)
+                    als_iterations=2, pool_movielens=False)
     alone, _ = fit_generators(base, ml_small)
     pooled, _ = fit_generators(base.replace(pool_movielens=True), ml_small)
     assert alone.interactions.n_users == 610 and pooled.interactions.n_users == 610 + 2999 + 943
@@ -161,3 +161,13 @@ def test_pooled_command_writes_a_report(tmp_path, monkeypatch, capsys):
     assert "none (the target alone)" in text and "ml-100k 1" in text and "8 factors" in text
     assert (out / "pooled-delta.png").is_file()
     assert "best NDCG@10" in capsys.readouterr().out
+
+
+def test_default_weights_pool_nothing_into_the_big_sets(tmp_path):
+    from retrieval.datasets import DataLocator
+
+    big = _dataset("ml-32m", "ml32m", {1: "A (1990)"}, [("1", 1, 4.0)])
+    # Nothing to look up: an empty data folder with downloads off must not matter.
+    pooled = load_pooled(big, DataLocator(data_dir=tmp_path, cache_dir=tmp_path, allow_download=False))
+    assert pooled.name == "ml-32m" and not pooled.parts
+    assert all(r.note == "weight 0: left out" for r in pooled.reports)

@@ -151,7 +151,7 @@ def _figure(rows: Sequence[Row], base: Row):
         ax.barh(np.arange(len(rows)) + 0.4 * j, d, 0.4, xerr=e, capsize=3, label=f"Δ{m}")
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(np.arange(len(rows)) + 0.2, labels, fontsize=8)
-    ax.set_xlabel("paired difference vs. the target alone (± SE over users)")
+    ax.set_xlabel(f"paired difference vs. {base.label} (± SE over users)")
     ax.legend(fontsize=8)
     return fig
 
@@ -195,17 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         f"- target: {target.describe()}; sources: " + "; ".join(r.line() for r in full.reports),
         f"- protocol: Chat-REC holdout (20 % of each evaluated user's liked items, ratings ≥ 4), "
         f"{args.users or 'every eligible'} users per split, seeds {list(range(args.seeds))}; metrics per user "
-        "averaged over seeds, ± one standard error over users; Δ = paired difference against the first row "
-        "without any pooled source",
+        f"averaged over seeds, ± one standard error over users; Δ = paired difference against "
+        f"**{base.label}** (same users, same held-out items)",
         f"- ALS as the app runs it: {settings.als_factors} factors, regularization {settings.als_regularization:g}, "
         f"alpha {settings.als_alpha:g}, {settings.als_iterations} iterations, {settings.als_confidence} confidence, "
         f"ratings ≥ {settings.als_min_rating:g}; the same for every row",
         f"- cold R@50: share of held-out items with fewer than {COLD} training ratings in {target.name} that reach "
-        "the top 50 (the films pooling should help most)",
+        "the top 50 (the films pooling should help most), pooled over seeds; in brackets the number of such items",
     ]))
     report.add("## Results\n\n" + text)
     report.add(f"Best NDCG@10: **{best.label}**.")
-    report.add_figure(_figure(rows, base), "pooled-delta", "paired gain over the target alone")
+    report.add_figure(_figure(rows, base), "pooled-delta", f"paired gain over {base.label}")
     report.add(f"Run time: {time.time() - t0:.0f} s. Command: `chatrec-eval pooled "
                f"{' '.join(argv if argv is not None else sys.argv[1:])}`")
     path = report.write(args.out)
