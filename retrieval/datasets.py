@@ -579,9 +579,9 @@ def read_ratings_csv(path: Path, catalog: Catalog, prefix: str, *, chunk_rows: i
                 ratings.append(chunk["rating"].to_numpy())
                 stamps.append(chunk["timestamp"].to_numpy())
                 bar.update(len(chunk))
-        except (ValueError, pd.errors.ParserError) as e:
-            if isinstance(e, CorruptDatasetError):
-                raise
+        except CorruptDatasetError:
+            raise
+        except (ValueError, pd.errors.ParserError) as e:  # a short line, a word where a number belongs, a header
             raise CorruptDatasetError(
                 f"{path}: not a MovieLens ratings.csv ({str(e)[:200]}); expected the header "
                 f"{','.join(_RATING_COLUMNS)} and four numbers per line. Delete the file and download it again."
