@@ -37,7 +37,7 @@ POOLABLE = ("ml-latest-small", "ml-1m", "ml-100k")
 # left out hurt or did not help. Targets not listed pool nothing: on ML-1M (2,999 dense users here) every
 # source hurt (-.003 to -.007); ml-25m / ml-32m have 30-300x the ratings of the small sets.
 DEFAULT_WEIGHTS: Mapping[str, Mapping[str, float]] = {
-    "ml-latest-small": {"ml-1m": 0.1, "ml-100k": 0.5},  # +.026 ± .004 (ML-1M at 1: +.008; ML-100K alone +.011)
+    "ml-latest-small": {"ml-1m": 0.1, "ml-100k": 0.5},  # +.026 ± .004 (ML-1M at 1 with ML-100K: +.008)
     "ml-100k": {"ml-latest-small": 0.5},  # +.009 ± .002 (adding ML-1M at 0.1: -.004; at 0.5: -.024)
 }
 # A fuzzy title match must be this close (rapidfuzz ratio of the title keys) and beat the runner-up clearly.

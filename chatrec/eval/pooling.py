@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     text, base = table(rows)
-    best = max(rows, key=lambda r: r.per_user["NDCG@10"].mean())
+    # Ties on NDCG@10 at the printed precision go to the better R@10.
+    best = max(rows, key=lambda r: (round(float(r.per_user["NDCG@10"].mean()), 4), float(r.per_user["R@10"].mean())))
     report = Report(f"Pooled MovieLens ratings for ALS — evaluated on {target.name} users")
     report.add("\n".join([
         f"- target: {target.describe()}; sources: " + "; ".join(r.line() for r in full.reports),
