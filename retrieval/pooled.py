@@ -195,10 +195,6 @@ class PooledDataset:
     def catalog(self) -> Catalog:
         return self.target.catalog
 
-    @property
-    def n_ratings(self) -> int:
-        return len(self.target.ratings) + sum(len(p.ratings) for p in self.parts)
-
     def interactions(self, *, min_rating: float = 0.0, confidence: str = "linear", alpha: float = 1.0,
                      target: Ratings | None = None) -> Interactions:
         """The target's users (rows 0..n-1, same ids) stacked over each source's users, whose values are

@@ -44,7 +44,7 @@ class Row:
     cold_hits: int
     cold_total: int
     fit_s: float
-    n_ratings: int
+    nnz: int
     n_users: int
 
     @property
@@ -127,7 +127,7 @@ def table(rows: Sequence[Row]) -> tuple[str, Row]:
                "ΔNDCG@10 (paired)", "R@50", f"cold R@50 (<{COLD} ratings)", "fit s"]
     body = []
     for r in rows:
-        cells = [r.label, f"{r.n_users:,}", f"{r.n_ratings:,}"]
+        cells = [r.label, f"{r.n_users:,}", f"{r.nnz:,}"]
         for m in ("R@10", "NDCG@10"):
             cells.append(f"{r.per_user[m].mean():.4f} ± {_se(r.per_user[m]):.4f}")
         for m in ("R@10", "NDCG@10"):
