@@ -356,9 +356,10 @@ def _bar_figure(scores: dict[str, Score], title: str):
         lo = min(min(vals), *(p[1] if metric == "rmse" else p[2] for p in PAPER))
         ax.set_xlim(lo * 0.9, max(vals) * 1.03)
         ax.invert_yaxis()
-    axes[0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=len(PAPER), bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
