@@ -79,7 +79,28 @@ def synthetic(fraction: float, seed: int = 0):
     return n_users, users, items, stars
 
 
-def _fit_child(fraction: float, iterations: int | None, out: mp.Queue) -> None:
+def _data_child(fraction: float, path: str, out: mp.Queue) -> None:
+    """Makes the synthetic ALS input and saves it: the fit then runs in a fresh process, so it cannot reuse
+    memory that making the data left behind (that would hide what the fit needs)."""
+    import scipy.sparse as sp
+
+    from chatrec.settings import Settings
+
+    s = Settings()
+    base = _current_rss_mb()
+    _reset_peak()
+    t0 = time.perf_counter()
+    n_users, users, items, stars = synthetic(fraction)
+    keep = stars >= s.als_min_rating  # as the app builds its ALS input
+    m = sp.csr_matrix((1.0 + stars[keep], (users[keep], items[keep])), shape=(n_users, ML32M["items"]),
+                      dtype=np.float32)
+    gen_s = time.perf_counter() - t0
+    sp.save_npz(path, m, compressed=False)
+    out.put({"users": n_users, "nnz": int(m.nnz), "gen_s": gen_s, "gen_peak_mb": _peak_mb() - base,
+             "matrix_mb": (m.data.nbytes + m.indices.nbytes + m.indptr.nbytes) / 2**20})
+
+
+def _fit_child(path: str, iterations: int | None, out: mp.Queue) -> None:
     import scipy.sparse as sp
 
     from chatrec.settings import Settings
@@ -90,25 +111,13 @@ def _fit_child(fraction: float, iterations: int | None, out: mp.Queue) -> None:
     cfg = ALSConfig(factors=s.als_factors, regularization=s.als_regularization, alpha=s.als_alpha,
                     iterations=iterations or s.als_iterations, num_threads=0)
     catalog = Catalog([Item(id=f"syn:{i}", title=str(i)) for i in range(ML32M["items"])], "synthetic")
-    base = _current_rss_mb()
-    _reset_peak()
-    t0 = time.perf_counter()
-    n_users, users, items, stars = synthetic(fraction)
-    keep = stars >= s.als_min_rating  # as the app builds its ALS input
-    m = sp.csr_matrix((1.0 + stars[keep], (users[keep], items[keep])), shape=(n_users, ML32M["items"]),
-                      dtype=np.float32)
-    del users, items, stars, keep
-    inter = Interactions(m, [str(u) for u in range(n_users)])
-    gen_s = time.perf_counter() - t0
-    matrix_mb = (m.data.nbytes + m.indices.nbytes + m.indptr.nbytes) / 2**20
-    gen_peak = _peak_mb() - base
+    m = sp.load_npz(path)
+    inter = Interactions(m, [str(u) for u in range(m.shape[0])])
     before_fit = _current_rss_mb()
     _reset_peak()
     t0 = time.perf_counter()
     ALSGenerator(cfg).fit(inter, catalog)
-    fit_s = time.perf_counter() - t0
-    out.put({"fraction": fraction, "users": n_users, "nnz": int(m.nnz), "gen_s": gen_s, "fit_s": fit_s,
-             "iterations": cfg.iterations, "factors": cfg.factors, "matrix_mb": matrix_mb, "gen_peak_mb": gen_peak,
+    out.put({"fit_s": time.perf_counter() - t0, "iterations": cfg.iterations, "factors": cfg.factors,
              "fit_extra_mb": _peak_mb() - before_fit})
 
 
@@ -164,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{mp.cpu_count()} CPUs")
     rows = []
     for f in (float(x) for x in args.fractions.split(",") if x.strip()):
-        r = _in_child(_fit_child, f, args.iterations)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "matrix.npz")
+            r = {"fraction": f, **_in_child(_data_child, f, path)}
+            r.update(_in_child(_fit_child, path, args.iterations))
         rows.append(r)
         print(f"  fraction {f:g}: {r['users']:,} users, {r['nnz']:,} nnz, data {r['gen_s']:.0f} s "
               f"(+{r['gen_peak_mb']:.0f} MiB), fit {r['fit_s']:.1f} s (+{r['fit_extra_mb']:.0f} MiB)", flush=True)

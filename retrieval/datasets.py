@@ -550,8 +550,9 @@ def read_ratings_csv(path: Path, catalog: Catalog, prefix: str, *, chunk_rows: i
 
     Parsed in chunks of `chunk_rows` lines by pandas' C reader straight into numeric arrays, so no row ever
     becomes Python objects: ml-32m's 32M ratings take ≈ 0.9 GB as arrays (user, item, timestamp int64; rating
-    float32) where a list of rows would take over 10 GB. Users are numbered in order of first appearance, as
-    the other loaders number them; a movie id missing from the catalog is a CorruptDatasetError.
+    float32). On 5M rows it is 13x faster than the csv-module path with 6x less peak memory (0.4 vs 2.5 GiB;
+    benchmarks/als_scale.py). Users are numbered in order of first appearance, as the other loaders number
+    them; a movie id missing from the catalog is a CorruptDatasetError.
     """
     import pandas as pd
     from tqdm.auto import tqdm
