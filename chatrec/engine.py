@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
+from pydantic import ValidationError
+
 from retrieval.documents import document_text
 from retrieval.textnorm import clean_text
 from retrieval.titles import split_year, title_key
@@ -336,11 +338,11 @@ class Engine:
     # -- the recommendation stages: carry over the request → assemble → rank → explain (grounded) → show --------
 
     def _carry_over(self, work: Session, req: Request) -> Wish:
-        prev = Wish.model_validate(work.state) if work.state else None
+        prev = _wish_or_none(work.state)
         if (prev is not None and req.domain_set and req.wish.domain != prev.domain and req.wish.domain in work.parked
                 and not req.wish.has_any and not informative(req.wish.query)):
             # "다시 영화로": back to the domain's own last request, not the other domain's wish.
-            prev = Wish.model_validate(work.parked[req.wish.domain])
+            prev = _wish_or_none(work.parked[req.wish.domain]) or prev
         wish = merge(prev, req, informative=informative)
         if req.missing and not req.liked and self.resolver is not None:
             wish = self._alternatives_wish(wish, req)
@@ -534,7 +536,7 @@ class Engine:
 
     def _replace_card(self, work: Session, item_id: str, lang: str) -> tuple[Card, ...] | None:
         """Swap one card for the next best pick of the same request (the other cards and their reasons stay)."""
-        wish = Wish.model_validate(work.state) if work.state else Wish(domain=work.domain or "movie")
+        wish = _wish_or_none(work.state) or Wish(domain=work.domain if work.domain in ("movie", "book") else "movie")
         if wish.domain == "book" and self.books is None:
             wish.domain = "movie"
         cands = self._assemble(work, wish, n=self.settings.n_recs, n_min=1, exclude=work.last_cards)
@@ -692,6 +694,18 @@ class Engine:
 # The generic intros the LLM rewrites; feedback-style intros ("Got it, I won't suggest X") stay before the LLM text.
 _INTROS_REPLACED_BY_LLM = {prompts.msg(k, lang) for k in ("intro_wish", "intro_popular", "intro_books")
                            for lang in prompts.LANGS}
+
+
+def _wish_or_none(state: Any) -> Wish | None:
+    """The session's saved wish, or None when there is none or it does not validate (a forged or outdated saved
+    session must not break a turn: the conversation just starts its request afresh)."""
+    if not state:
+        return None
+    try:
+        return Wish.model_validate(state)
+    except ValidationError as e:
+        log.warning("saved dialogue state ignored: %s", str(e)[:200])
+        return None
 
 
 def _book_resolver(books: Catalog | None):

@@ -1001,7 +1001,10 @@ class Understander:
         if idx is None or not -len(opts) <= idx < len(opts):
             return None
         chosen = opts[idx]
-        base = Request.model_validate(pending.request) if pending.request else Request(intent="recommend")
+        try:
+            base = Request.model_validate(pending.request) if pending.request else Request(intent="recommend")
+        except ValueError:  # a saved session with a request this version cannot read: answer the question alone
+            base = Request(intent="recommend")
         base.language = lng
         base.clarify = None
         pol = pending.polarity if pending.polarity != "neutral" else "like"
