@@ -24,12 +24,13 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from retrieval.datasets import DataLocator, Dataset, DatasetError, load_dataset
+from retrieval.datasets import Dataset, DatasetError, load_dataset
 from retrieval.documents import embedding_text
 from retrieval.embeddings import make_embedder
 from retrieval.types import Catalog, Scored
 
 from ..journeys import JourneyConfig, journeys, precomputed_embedder, recommend_across_journeys
+from .data_flags import add_data_flags, locator_for, settings_for
 from .metrics import evaluate_ranking, hit_matrix, mean_std
 from .offline import DEFAULT_ALS, TUNED_ALS, GeneratorSpec, rank
 from .protocols import LIKED, Split, chatrec_split, loo_split
@@ -234,25 +235,21 @@ def _parse(argv):
     p.add_argument("--depths", default="1.1,1.2,1.4,1.6,2",
                    help="candidate depths as multiples of k (ALS alone is depth 1)")
     p.add_argument("--loo-users", type=int, default=0, help="evaluate a seeded sample of loo users (0 = all)")
-    p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=Path("reports/journeys"))
+    add_data_flags(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..settings import from_env
-
     args = _parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     protocols = [p.strip() for p in args.protocol.split(",") if p.strip()]
     if not protocols or any(p not in PROTOCOLS for p in protocols) or args.seeds < 1:
         print(f"error: --protocol must list {', '.join(PROTOCOLS)}; --seeds ≥ 1", file=sys.stderr)
         return 2
-    settings = from_env()
-    cache_dir = args.cache_dir or settings.cache_dir
-    locator = DataLocator(data_dir=args.data_dir or settings.data_dir, cache_dir=cache_dir,
-                          allow_download=settings.allow_download)
+    settings = settings_for(args)
+    cache_dir = settings.cache_dir
+    locator = locator_for(settings)
     try:
         ds = load_dataset(args.dataset, locator)
     except DatasetError as e:

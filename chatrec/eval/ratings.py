@@ -31,11 +31,12 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from retrieval.datasets import DataLocator, Dataset, DatasetError, load_dataset
+from retrieval.datasets import Dataset, DatasetError, load_dataset
 from retrieval.rating_models import MODEL_NAMES, BiasedMF, LinearBlend, make_rating_model
 from retrieval.types import Ratings
 
 from ..predict import ErrorCurve
+from .data_flags import add_data_flags, locator_for, settings_for
 from .report import Report, markdown_table
 
 log = logging.getLogger(__name__)
@@ -412,15 +413,12 @@ def _parse(argv):
     p.add_argument("--lm-history", type=int, default=30, help="rated items shown to the LM per user")
     p.add_argument("--device", default=None)
     p.add_argument("--no-curve", action="store_true", help="skip the fold-in error curve")
-    p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=None, help="report folder (default reports/ratings-PROTOCOL)")
+    add_data_flags(p)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..settings import from_env
-
     args = _parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -431,10 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 1:
         print("error: --seeds must be at least 1", file=sys.stderr)
         return 2
-    settings = from_env()
-    data_dir = args.data_dir or settings.data_dir
-    cache_dir = args.cache_dir or settings.cache_dir
-    locator = DataLocator(data_dir=data_dir, cache_dir=cache_dir, allow_download=settings.allow_download)
+    settings = settings_for(args)
+    cache_dir = settings.cache_dir
+    locator = locator_for(settings)
     scorer = None
     lm_note = "LM path: off (pass --lm-users N and --lm-model PATH)"
     if args.lm_users > 0:
