@@ -16,6 +16,7 @@ Wiring (for the engine/UI): build once per app `model = BiasedMF(scale).fit(data
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -100,7 +101,7 @@ class Evidence:
     kind: str  # "liked" | "disliked" | "rated"
     value: float
     shared: tuple[tuple[str, str], ...] = ()  # (kind, value): genre/director/actor/keyword the target also has
-    similarity: float = 0.0
+    effect: float = 0.0  # how much this title moves the prediction (with it − without it), in stars
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,19 @@ def _session_evidence(catalog: Catalog, liked: Sequence[str], disliked: Sequence
     return [(i, k, v) for i, (k, v) in out.items() if i in catalog]
 
 
+_NOT_FACTS = {"imax"}  # a screen format, listed as a genre in MovieLens: true of the item, but no reason to like it
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^0-9a-z가-힣]", "", text.lower())
+
+
 def _keywords(item: Item) -> list[str]:
+    """Keywords and tags that say more than the item's genres ("sci-fi" on a Sci-Fi film adds nothing)."""
+    genres = {_norm(g) for g in item.genres}
     kws = [k.strip() for k in item.extra.get("keywords", "").split(",") if k.strip()]
-    return kws + [t for t in item.tags if t not in kws]
+    out = kws + [t for t in item.tags if t not in kws]
+    return [k for k in out if _norm(k) not in genres and _norm(k) not in _NOT_FACTS]
 
 
 def shared_facts(src: Item, target: Item) -> tuple[tuple[str, str], ...]:
@@ -154,35 +165,35 @@ def shared_facts(src: Item, target: Item) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for kind, a, b in (("director", src.directors, target.directors), ("author", src.authors, target.authors),
                        ("actor", src.actors[:6], target.actors[:6]), ("keyword", _keywords(src), _keywords(target)),
-                       ("genre", src.genres, target.genres)):
+                       ("genre", src.genres, [g for g in target.genres if g.lower() not in _NOT_FACTS])):
         low = {x.lower() for x in a}
         out += [(kind, x) for x in b if x.lower() in low]
     return tuple(out)
 
 
-def _similarities(model: RatingModel, target_row: int, rows: np.ndarray) -> np.ndarray:
-    """Cosine of item factors when the model has them (collaborative closeness), else zeros."""
-    q = getattr(model, "item_factors", None)
-    if q is None or len(rows) == 0:
-        return np.zeros(len(rows))
-    a = q[target_row]
-    b = q[rows]
-    den = np.linalg.norm(b, axis=1) * np.linalg.norm(a)
-    return np.where(den > 0, b @ a / np.where(den > 0, den, 1.0), 0.0)
+def _effects(model: RatingModel, rows: np.ndarray, vals: np.ndarray, trows: np.ndarray, pred: np.ndarray
+             ) -> np.ndarray:
+    """[n_evidence, n_targets]: how much each piece of evidence moves each prediction (the prediction minus the
+    prediction folded in without it) — the model's own account of which title pulled up or down."""
+    out = np.zeros((len(rows), len(trows)))
+    for j in range(len(rows)):
+        keep = np.arange(len(rows)) != j
+        out[j] = pred - model.predict_folded(model.fold_in(rows[keep], vals[keep]), trows)
+    return out
 
 
-def _rank_evidence(model: RatingModel, catalog: Catalog, target: Item, ev: list[tuple[str, str, float]]
+def _rank_evidence(catalog: Catalog, target: Item, ev: list[tuple[str, str, float]], effects: np.ndarray
                    ) -> list[Evidence]:
-    rows = catalog.rows([i for i, _, _ in ev]) if ev else np.zeros(0, dtype=np.int64)
-    sims = _similarities(model, catalog.row(target.id), rows)
-    out = []
-    for (i, kind, v), s in zip(ev, sims):
-        it = catalog[i]
-        out.append(Evidence(i, it.label, kind, v, shared_facts(it, target), float(s)))
+    out = [Evidence(i, catalog[i].label, kind, v, shared_facts(catalog[i], target), float(d))
+           for (i, kind, v), d in zip(ev, effects)]
     strength = {"director": 5, "author": 5, "actor": 3, "keyword": 2, "genre": 1}
-    # Shared named facts first (they make a reason), then collaborative closeness.
-    return sorted(out, key=lambda e: (-max((strength[k] for k, _ in e.shared), default=0), -len(e.shared),
-                                      -abs(e.similarity)))
+    # The biggest pull first; among equal pulls (e.g. none: an unrated target) the most telling shared fact.
+    return sorted(out, key=lambda e: (-round(abs(e.effect), 2), -max((strength[k] for k, _ in e.shared), default=0)))
+
+
+def _shown(ranked: list[Evidence], n: int) -> tuple[Evidence, ...]:
+    """The strongest evidence always (it is the reason); more only when they also move the prediction."""
+    return tuple(ranked[:1]) + tuple(e for e in ranked[1:n] if abs(e.effect) >= 0.05)
 
 
 # --- the prediction ---------------------------------------------------------------------------------------------
@@ -211,9 +222,10 @@ def predict_many(model: RatingModel, catalog: Catalog, liked: Sequence[str], dis
     trows = catalog.rows([t.id for t in targets]) if targets else np.zeros(0, dtype=np.int64)
     pred = model.predict_folded(user, trows) if len(trows) else np.zeros(0)
     avg = model.predict_folded(nobody, trows) if len(trows) else np.zeros(0)
+    effects = _effects(model, rows, vals, trows, pred)
     own = {i: (k, v) for i, k, v in ev}
     out = []
-    for t, r, p, a in zip(targets, trows, pred, avg):
+    for n, (t, r, p, a) in enumerate(zip(targets, trows, pred, avg)):
         known = model.knows_item(int(r))
         if t.id in own and own[t.id][0] == "rated":
             v = own[t.id][1]
@@ -223,9 +235,9 @@ def predict_many(model: RatingModel, catalog: Catalog, liked: Sequence[str], dis
         p = float(np.clip(p, 1.0, 5.0))
         conf = ("low" if n_known < config.medium_evidence or not known else
                 "medium" if n_known < config.high_evidence else "high")
-        ranked = _rank_evidence(model, catalog, t, ev)
+        ranked = _rank_evidence(catalog, t, ev, effects[:, n])
         pred_ = Prediction(t.id, t.label, p, max(1.0, p - Z80 * err), min(5.0, p + Z80 * err), float(a), conf,
-                           n_known, known, tuple(ranked[: config.max_evidence_shown]))
+                           n_known, known, _shown(ranked, config.max_evidence_shown))
         out.append(_with_reasons(pred_, t, own.get(t.id)))
     return out
 
@@ -247,21 +259,21 @@ def _own(t: Item, v: float, avg: float, known: bool, n: int) -> Prediction:
 
 # --- reasons (facts only) ---------------------------------------------------------------------------------------
 
-_KIND_EN = {"director": "directed by {}", "author": "by {}", "actor": "with {}", "keyword": "about {}",
-            "genre": "{}"}  # read after "Like X, which you liked: …"
-_KIND_KO = {"director": "{} 감독", "author": "{} 작가", "actor": "{} 출연", "keyword": "{}", "genre": "{}"}
+_KIND_EN = {"director": "directed by {}", "author": "by {}", "actor": "with {}"}  # after "Like X, which you liked:"
+_KIND_KO = {"director": "{} 감독", "author": "{} 작가", "actor": "{} 출연"}
 
 
 def _facts(shared: Sequence[tuple[str, str]], lang: str, limit: int = 3) -> str:
-    parts, genres = [], []
-    for kind, value in shared:
-        if kind == "genre":
-            genres.append(prompts.genre_name(value, lang))
-        elif len(parts) < 2:
-            parts.append((_KIND_KO if lang == "ko" else _KIND_EN)[kind].format(value))
+    """"directed by X; themes: a, b; Sci-Fi/Thriller" (KO: "X 감독; 주제: a, b; SF·스릴러 장르")."""
+    people = [(_KIND_KO if lang == "ko" else _KIND_EN)[k].format(v) for k, v in shared if k in _KIND_EN][:2]
+    themes = [v for k, v in shared if k == "keyword"][:2]
+    genres = [prompts.genre_name(v, lang) for k, v in shared if k == "genre"][:limit]
+    parts = list(people)
+    if themes:
+        parts.append(("주제: " if lang == "ko" else "themes: ") + ", ".join(themes))
     if genres:
-        parts.append(("·" if lang == "ko" else "/").join(genres[:limit]) + (" 장르" if lang == "ko" else ""))
-    return ", ".join(parts[:limit])
+        parts.append(("·" if lang == "ko" else "/").join(genres) + (" 장르" if lang == "ko" else ""))
+    return "; ".join(parts[:limit])
 
 
 def _with_reasons(p: Prediction, t: Item, own: tuple[str, float] | None) -> Prediction:
@@ -278,16 +290,17 @@ def _with_reasons(p: Prediction, t: Item, own: tuple[str, float] | None) -> Pred
             continue
         verb_en = {"liked": "you liked", "disliked": "you disliked", "rated": f"you rated {e.value:g}/5"}[e.kind]
         verb_ko = {"liked": "좋아하신", "disliked": "별로라고 하신", "rated": f"{e.value:g}점 주신"}[e.kind]
+        pull = f" ({e.effect:+.1f})" if abs(e.effect) >= 0.05 else ""
         if e.shared:
-            en.append(f"Like {e.label}, which {verb_en}: {_facts(e.shared, 'en')}.")
-            ko.append(f"{verb_ko} {e.label} — 공통점: {_facts(e.shared, 'ko')}.")
-        elif abs(e.similarity) >= 0.3:  # collaborative closeness only: say it is from ratings, not content
-            if e.similarity > 0:
-                en.append(f"Viewers rate it much like {e.label}, which {verb_en}.")
-                ko.append(f"{verb_ko} {e.label} — 관객 평점 패턴이 비슷한 작품이에요.")
-            else:
-                en.append(f"Viewers who like {e.label}, which {verb_en}, tend to rate this one differently.")
-                ko.append(f"{verb_ko} {e.label} — 관객 평점 패턴이 반대인 작품이에요.")
+            en.append(f"Like {e.label}, which {verb_en}: {_facts(e.shared, 'en')}{pull}.")
+            ko.append(f"{verb_ko} {e.label} — 공통점: {_facts(e.shared, 'ko')}{pull}.")
+        elif pull:  # no shared fact: the pull comes from how the same viewers rated both
+            up = e.effect > 0
+            alike = up == (e.value >= 3.0)  # a liked title pulling up, or a disliked one pulling down
+            en.append(f"{e.label}, which {verb_en}, {'raises' if up else 'lowers'} it: the same viewers rate the "
+                      f"two {'alike' if alike else 'differently'}{pull}.")
+            ko.append(f"{verb_ko} {e.label} — 같은 관객들이 두 작품을 {'비슷하게' if alike else '다르게'} 평가해서 "
+                      f"예상 점수를 {'올려요' if up else '낮춰요'}{pull}.")
     if not p.item_known:
         en.append("Nobody in the ratings data has rated this title, so this is only your usual rating.")
         ko.append("평점 데이터에 이 작품 평가가 없어서, 평소 주시는 점수로만 추정했어요.")

@@ -141,3 +141,17 @@ def test_star_wars_fans_are_predicted_to_like_the_empire_strikes_back(ml100k):
     p = predict_rating(model, cat, liked, [], {}, by_title["The Empire Strikes Back (1980)"])
     assert p.rating > p.average and p.rating >= 4.0 and p.item_known
     assert "Star Wars (1977)" in p.reason("en") or "Return of the Jedi (1983)" in p.reason("en")
+
+
+def test_evidence_is_ranked_by_how_much_it_moves_the_prediction(setup):
+    cat, model = setup
+    p = predict_rating(model, cat, ["s:0", "s:4"], ["r:0"], {}, "s:1")
+    shown = p.evidence
+    assert shown and all(abs(a.effect) >= abs(b.effect) for a, b in zip(shown, shown[1:]))
+    # Each effect is the prediction with the title minus the prediction folded in without it.
+    for e in shown:
+        rest = [i for i in ("s:0", "s:4") if i != e.item_id]
+        without = predict_rating(model, cat, rest, [i for i in ("r:0",) if i != e.item_id], {}, "s:1")
+        assert e.effect == pytest.approx(p.rating - without.rating, abs=1e-6)
+    top = shown[0]
+    assert f"({top.effect:+.1f})" in p.reason("en") and f"({top.effect:+.1f})" in p.reason("ko")
