@@ -53,6 +53,7 @@ class Built:
     notes: list[str] = field(default_factory=list)  # degraded parts, said in the UI status line too
     als_cached: bool = False
     scorer: object | None = None
+    shared: dict = field(default_factory=dict, repr=False)  # stats, ranker, rating model: one set for all variants
     _variants: dict = field(default_factory=dict, repr=False)
     _variants_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -74,7 +75,7 @@ class Built:
                 settings = s.replace(rerank=rerank_, n_recs=n, n_candidates=max(s.n_candidates, n))
                 self._variants[key] = _build_engine(settings, self.movies, self.books, self.als, self.popularity,
                                                     self.knowledge, self.resolver,
-                                                    self.llm if llm_on else NoLLM(), self.scorer)
+                                                    self.llm if llm_on else NoLLM(), self.scorer, self.shared)
             return self._variants[key]
 
 
@@ -255,12 +256,13 @@ def bootstrap(settings: Settings, *, index_limit: int | None = None, progress: b
     with _step("title resolver", timings):
         resolver = _build_resolver(movies)
     with _step("engine", timings):
-        engine = _build_engine(settings, movies, books, als, pop, knowledge, resolver, llm, scorer)
+        shared = shared_parts(settings, movies)
+        engine = _build_engine(settings, movies, books, als, pop, knowledge, resolver, llm, scorer, shared)
     total = sum(timings.values())
     log.info("start-up: ready in %.1f s (%s)", total, ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     return Built(settings=settings, movies=movies, books=books, als=als, popularity=pop, knowledge=knowledge,
                  resolver=resolver, llm=llm, engine=engine, timings=timings, notes=notes,
-                 als_cached=als.loaded_from_cache, scorer=scorer)
+                 als_cached=als.loaded_from_cache, scorer=scorer, shared=shared)
 
 
 def _build_resolver(movies: Dataset):
@@ -305,14 +307,40 @@ def _load_cllm(settings: Settings, catalog: Catalog):
     return model, None
 
 
-def _build_engine(settings, movies, books, als, pop, knowledge, resolver, llm, scorer):
+def shared_parts(settings, movies) -> dict:
+    """Parts every engine variant shares (built once per app): item statistics, the fusion ranker, the rating
+    model for "would I like X?"."""
     from retrieval.item_stats import ItemStats
 
-    from .engine import Engine
     from .ranker import DEFAULT_MODEL, load_ranker
 
     choice = settings.ranker_model
     ranker = load_ranker(None if choice == "none" else DEFAULT_MODEL if choice == "default" else Path(choice))
+    log.info("start-up: ranker: %s", ranker.describe())
+    return {"stats": ItemStats.from_ratings(movies.catalog, movies.ratings), "ranker": ranker,
+            "rating_model": _rating_model(movies)}
+
+
+def _build_engine(settings, movies, books, als, pop, knowledge, resolver, llm, scorer, shared: dict):
+    from .engine import Engine
+
     return Engine(movies.catalog, als=als, popularity=pop, knowledge=knowledge, resolver=resolver, llm=llm,
                   settings=settings, books_catalog=books.catalog if books is not None else None, scorer=scorer,
-                  stats=ItemStats.from_ratings(movies.catalog, movies.ratings), ranker=ranker)
+                  **shared)
+
+
+def _rating_model(movies):
+    """Biased MF for "would I like X?" (chatrec/predict.py); a few seconds to fit. None when it cannot be fitted."""
+    from retrieval.rating_models import BiasedMF, RatingModelError
+
+    if movies.ratings is None or not len(movies.ratings):
+        return None
+    lo = float(movies.ratings.rating.min())
+    try:
+        t0 = time.perf_counter()
+        model = BiasedMF(scale=(min(lo, 1.0), 5.0), n_epochs=20).fit(movies.ratings, len(movies.catalog))
+        log.info("start-up: rating model (biased MF) fitted in %.1f s", time.perf_counter() - t0)
+        return model
+    except RatingModelError as e:
+        log.warning("rating prediction off: %s", e)
+        return None

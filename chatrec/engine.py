@@ -76,7 +76,7 @@ class Engine:
     def __init__(self, catalog: Catalog, *, als=None, popularity=None, knowledge=None, resolver=None,
                  llm: LLM | None = None, settings: Settings | None = None, books_catalog: Catalog | None = None,
                  scorer=None, people: PeopleIndex | None = None, stats: ItemStats | None = None,
-                 ranker: RankerModel | None = None):
+                 ranker: RankerModel | None = None, rating_model=None):
         self.catalog = catalog
         self.books = books_catalog
         self.knowledge = knowledge
@@ -84,6 +84,7 @@ class Engine:
         self.llm: LLM = llm or NoLLM()
         self.settings = settings or Settings()
         self.scorer = scorer
+        self.rating_model = rating_model  # "would I like X?": a fitted retrieval.rating_models model (optional)
         fitted = popularity or als
         self.popularity = PopularityIndex.from_generator(fitted, catalog) if fitted is not None else None
         self.people = people if people is not None else PeopleIndex([catalog, books_catalog])
@@ -318,7 +319,7 @@ class Engine:
         cards = []
         for i in work.last_cards:
             it = self.item(i)
-            if it is None or i in work.disliked:
+            if it is None or i in work.disliked or i in work.seen:
                 continue
             note = work.card_notes.get(i) or ["", ""]
             cards.append(_card(it, note[0], note[1]))
@@ -495,7 +496,14 @@ class Engine:
         work.focus = it.id  # "who directed it?", "그거랑 비슷한 거" now refer to this item
         q = req.question
         people = self.people
-        if q in ("director", "cast"):
+        if req.intent == "predict" and self.rating_model is not None and it.id in self.catalog:
+            from .predict import ErrorCurve, predict_rating
+
+            p = predict_rating(self.rating_model, self.catalog, work.liked, work.disliked, {}, it.id,
+                               curve=ErrorCurve.default())
+            r.intro = p.reason(lang)
+            r.lines = [_facts_line(it, lang, people)]
+        elif q in ("director", "cast"):
             role = "director" if q == "director" else "actor"
             names = list(it.directors if role == "director" else it.actors)
             if not names and people is not None:

@@ -1056,10 +1056,10 @@ class Understander:
         cards = [self._item(i).label for i in session.last_cards if self._item(i) is not None]
         out = self.llm.structured(prompts.understand_messages(message, hist, cards), request_schema(), _LLMRequest,
                                   max_tokens=220)
-        return merge_llm(rules, out, self, session)
+        return merge_llm(rules, out, self, session, message)
 
 
-def merge_llm(rules: Request, out: _LLMRequest, und: Understander, session: Session) -> Request:
+def merge_llm(rules: Request, out: _LLMRequest, und: Understander, session: Session, message: str = "") -> Request:
     """The LLM's reading, grounded: titles through the resolver, cards by position; the rules fill the gaps."""
     req = rules.model_copy(deep=True)
     req.via = "llm"
@@ -1067,8 +1067,14 @@ def merge_llm(rules: Request, out: _LLMRequest, und: Understander, session: Sess
         req.intent = out.intent
         return req
     have = {r.item_id for r in req.refs}
+    said = title_key(message)
     for t in out.titles:
         if und.resolver is None or not t.title.strip():
+            continue
+        if title_key(t.title) not in said:
+            # Small models name titles from the prompt (the cards on screen) as if the user had: only what the
+            # user actually wrote may become a like, a dislike or a seen mark.
+            req.notes.append(f"LLM title {t.title!r} is not in the message: ignored")
             continue
         res = und.resolver.resolve(t.title)
         if res.status == "matched" and res.best is not None and und._in_catalog(res.best.item_id):

@@ -38,15 +38,18 @@ def _und(llm):
 
 
 def test_llm_titles_go_through_the_resolver_and_invented_ones_are_dropped():
-    llm = ScriptedLLM(_answer(titles=[{"title": "Inception", "polarity": "like"},
-                                      {"title": "Hackers 2: Zero Cool Returns", "polarity": "like"}],
+    llm = ScriptedLLM(_answer(titles=[{"title": "inception", "polarity": "like"},
+                                      {"title": "Hackers 2: Zero Cool Returns", "polarity": "like"},
+                                      {"title": "The Matrix", "polarity": "seen"}],
                               genres=["Sci-Fi", "Horror"], exclude_genres=["Horror"], tones=["dark"]))
-    req, fails = _und(llm).understand("something in the spirit of that dream heist film, dark please", Session())
+    msg = "something in the spirit of inception or hackers 2 zero cool returns, dark please"
+    req, fails = _und(llm).understand(msg, Session())
     assert llm.calls == 1 and not fails and req.via == "llm"
     assert [(r.item_id, r.polarity) for r in req.refs] == [("t:3", "like")]
     assert req.wish.anchors == ["t:3"]
     assert req.wish.genres == ["Sci-Fi"] and req.wish.exclude_genres == ["Horror"] and "dark" in req.wish.tones
     assert any("not resolved" in n for n in req.notes)
+    assert any("not in the message" in n for n in req.notes)  # The Matrix was never said: no seen mark
 
 
 def test_the_rules_reading_stays_where_the_llm_is_silent():

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from chatrec.eval.redial_data import load_cases
 from chatrec.eval.report import Report, markdown_table
+from chatrec.candidates_turn import POOL_CAP, POOL_N
 from chatrec.ranker import DEFAULT_MODEL, FEATURES, GROUPS, BoostedRanker, LinearRanker, featurize
 from chatrec.request import Wish
 from chatrec.settings import build_parser, from_args
@@ -53,13 +54,14 @@ class Example:
 
 
 def pool_example(engine, assembler, group: str, seeds: Sequence[str], wish: Wish, exclude: set[str],
-                 targets: Sequence[str], n: int = 60) -> Example | None:
+                 targets: Sequence[str], n: int = POOL_N) -> Example | None:
     p = assembler.pool(seeds=seeds, wish=wish, exclude=exclude, n=n)
-    ids = [i for i in sorted(p.fused, key=lambda i: -p.fused[i])[:400] if i not in exclude]
+    ids = [i for i in sorted(p.fused, key=lambda i: -p.fused[i])[:POOL_CAP] if i not in exclude]
     if not ids:
         return None
     items = [p.catalog[i] for i in ids]
-    X = featurize(items, [p.ranks.get(i, {}) for i in ids], [p.fused[i] for i in ids], assembler.context(seeds, wish))
+    X = featurize(items, [p.ranks.get(i, {}) for i in ids], [p.fused[i] for i in ids],
+                  assembler.context(seeds, wish, ids))
     fits = np.array([assembler.fits(it, wish) for it in items])
     return Example(group, X, np.array([p.fused[i] for i in ids]), ids, fits, tuple(targets))
 
@@ -113,13 +115,18 @@ def pseudo_examples(engine, dataset, settings, n_users: int, seed: int, progress
         seeds = [ids[r.item[i]] for i in rng.choice(mine[:half], size=2, replace=False)]
         target = ids[r.item[rng.choice(mine[half:])]]
         it = dataset.catalog[target]
-        wish = Wish(anchors=list(seeds))
         roll = rng.random()
-        if roll < 0.3 and it.genres:
+        if roll < 0.4 and it.genres:
+            # Many real requests name no title at all, only a genre ("any good comedies?").
+            seeds = []
+            wish = Wish(genres=[it.genres[0]])
+        elif roll < 0.6 and it.genres:
             wish = Wish(genres=[it.genres[0]], anchors=list(seeds))
-        elif roll < 0.45 and it.year:
+        elif roll < 0.7 and it.year:
             start = it.year // 10 * 10
             wish = Wish(year_from=start, year_to=start + 9, period_label=f"{start}s", anchors=list(seeds))
+        else:
+            wish = Wish(anchors=list(seeds))
         seen = {ids[r.item[i]] for i in mine[:half]} | set(seeds)
         ex = pool_example(engine, assembler, f"pseudo:{u}", seeds, wish, seen - {target}, [target])
         if ex is not None:
@@ -128,22 +135,28 @@ def pseudo_examples(engine, dataset, settings, n_users: int, seed: int, progress
 
 
 # ------------------------------------------------------------------------------------------------ models
-def _stack(examples: Sequence[Example], drop: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray, list[int]]:
+PSEUDO_WEIGHT = 0.3  # pseudo-conversations help, but real dialogues are what the ranker is for
+
+
+def _stack(examples: Sequence[Example], drop: Sequence[int] = ()
+           ) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray]:
     X = np.concatenate([e.X for e in examples])
     if drop:
         X = X.copy()
         X[:, list(drop)] = 0.0
     y = np.concatenate([e.y for e in examples])
-    return X, y, [len(e.ids) for e in examples]
+    w = np.concatenate([np.full(len(e.ids), PSEUDO_WEIGHT if e.group.startswith("pseudo:") else 1.0)
+                        for e in examples])
+    return X, y, [len(e.ids) for e in examples], w
 
 
 def fit_linear(examples: Sequence[Example], drop: Sequence[int] = (), C: float = 0.5) -> LinearRanker:
     from sklearn.linear_model import LogisticRegression
 
-    X, y, _ = _stack(examples, drop)
+    X, y, _, w = _stack(examples, drop)
     mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
     lr = LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
-    lr.fit((X - mean) / scale, y)
+    lr.fit((X - mean) / scale, y, sample_weight=w)
     coef = lr.coef_[0]
     if drop:
         coef = coef.copy()
@@ -154,11 +167,13 @@ def fit_linear(examples: Sequence[Example], drop: Sequence[int] = (), C: float =
 def fit_lgbm(examples: Sequence[Example], drop: Sequence[int] = (), rounds: int = 150) -> BoostedRanker:
     import lightgbm as lgb
 
-    X, y, groups = _stack(examples, drop)
+    X, y, groups, w = _stack(examples, drop)
     params = {"objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [10, 50], "learning_rate": 0.05,
               "num_leaves": 15, "min_data_in_leaf": 40, "feature_fraction": 0.8, "bagging_fraction": 0.8,
               "bagging_freq": 1, "lambdarank_truncation_level": 60, "verbose": -1, "seed": 0, "num_threads": 2}
-    booster = lgb.train(params, lgb.Dataset(X, y, group=groups), num_boost_round=rounds)
+    # LambdaRank weighs whole queries: one weight per group (its first row's).
+    starts = np.cumsum([0] + list(groups[:-1])).astype(int)
+    booster = lgb.train(params, lgb.Dataset(X, y, group=groups, weight=w[starts]), num_boost_round=rounds)
     return BoostedRanker(booster.model_to_string())
 
 
@@ -230,6 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     redial = redial_examples(engine, cases, progress)
     pseudo = pseudo_examples(engine, built.movies, settings, ns.pseudo_users, ns.seed, progress)
     log.info("%d redial pools, %d pseudo pools in %.0f s", len(redial), len(pseudo), time.perf_counter() - t0)
+    targets = [(e, t) for e in redial for t in e.targets]
+    in_pool = sum(t in set(e.ids) for e, t in targets) / max(len(targets), 1)
+    in_fit = sum(t in {i for i, f in zip(e.ids, e.fits) if f} for e, t in targets) / max(len(targets), 1)
+    sizes = [len(e.ids) for e in redial]
+    print(f"redial pools: median {int(np.median(sizes))} candidates; targets in the pool {in_pool:.3f}, "
+          f"in the pool and fitting the wish {in_fit:.3f} (the ceiling of any ranking of these pools)")
 
     rows = []
     base = _summ(recall_of(redial, lambda e: e.fused))
@@ -265,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{ns.folds}-fold cross-validation grouped by dialogue; each fold trains on the other folds' dialogues "
             "plus the pseudo-conversations. Per-target recall within each case's candidate pool, context movies "
             "removed, candidates that break the wish ranked last (as the app shows them).")
+    rep.add(f"Candidate pools: median {int(np.median(sizes))} items; {in_pool:.1%} of the targets are in their "
+            f"pool at all and {in_fit:.1%} in it and fitting the request (the ceiling for any ranker).")
     rep.add_table(["model", *(f"R@{k}" for k in KS), "R@50 fold spread"], rows, "Cross-validated recall")
     if ablation_rows:
         rep.add_table(["signals", *(f"R@{k}" for k in KS), "Δ R@50"], ablation_rows,
