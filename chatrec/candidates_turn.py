@@ -33,7 +33,10 @@ _RRF_K = 60.0
 _LANGUAGE_HOME = {lang: c for c, lang in COUNTRY_LANGUAGE.items() if lang != "en" and c not in ("MX", "TW")}
 _WEIGHTS = {"als": 1.0, "search": 1.0, "similar": 0.7, "popular": 0.25, "author": 1.5, "people": 1.5, "theme": 0.8,
             "recent": 0.25}
-_POOL_CAP = 400  # candidates the learned ranker scores per turn (features are cheap; this bounds the worst case)
+# With a learned ranker the sources are asked for wider lists (POOL_N per request) and the ranker orders up to
+# POOL_CAP of them: a target the weighted sum would put at 300 can still reach the cards.
+POOL_N = 150
+POOL_CAP = 800
 
 
 class PopularityIndex:
@@ -269,22 +272,40 @@ class CandidateAssembler:
             fused[i] += self._tone_score(catalog[i], wish) + self._genre_fit(catalog[i], wish)
         return Pool(catalog, fused, srcs, ranks, notices, excl)
 
-    def context(self, seeds: Sequence[str], wish: Wish) -> RankContext:
-        stats = self.book_stats if wish.domain == "book" else self.stats
-        catalog = self.books if wish.domain == "book" else self.catalog
-        return RankContext(wish, [it for it in (self.item(i) for i in seeds) if it is not None], stats, catalog,
-                           self.max_year)
+    def context(self, seeds: Sequence[str], wish: Wish, pool_ids: Sequence[str] = ()) -> RankContext:
+        """What the ranker's features need, including model scores for every item of the pool (so a candidate from
+        any source gets its ALS fold-in score and its embedding similarity to the request and to the seeds)."""
+        book = wish.domain == "book"
+        ctx = RankContext(wish, [it for it in (self.item(i) for i in seeds) if it is not None],
+                          self.book_stats if book else self.stats, self.books if book else self.catalog, self.max_year)
+        ids = list(pool_ids)
+        if not ids:
+            return ctx
+        movie_seeds = [i for i in seeds if i in self.catalog]
+        if movie_seeds and self.als is not None and not book:
+            try:
+                ctx.als_scores = dict(zip(ids, self.als.scores_for_items(movie_seeds, ids).tolist()))
+            except (ValueError, KeyError) as e:
+                log.info("ALS scores for the ranker unavailable: %s", e)
+        if self.knowledge is not None and hasattr(self.knowledge, "similarities"):
+            try:
+                text, near = self.knowledge.similarities(wish.search_text(), seeds, ids)
+                ctx.text_sims, ctx.seed_sims = dict(zip(ids, text.tolist())), dict(zip(ids, near.tolist()))
+            except Exception as e:  # the store being down costs these features, never the turn
+                log.warning("knowledge similarities unavailable: %s: %s", type(e).__name__, e)
+        return ctx
 
     def assemble(self, *, seeds: Sequence[str], wish: Wish, exclude: Iterable[str], n: int, n_min: int
                  ) -> CandidateSet:
-        p = self.pool(seeds=seeds, wish=wish, exclude=exclude, n=n)
+        learned = self.ranker.kind != "weighted_sum"
+        p = self.pool(seeds=seeds, wish=wish, exclude=exclude, n=max(n, POOL_N) if learned else n)
         catalog, fused, srcs, ranks, notices, excl = p.catalog, p.fused, p.sources, p.ranks, p.notices, p.excluded
         pop = self.book_popularity if wish.domain == "book" else self.popularity
-        if self.ranker.kind != "weighted_sum" and fused:
+        if learned and fused:
             # The learned ranker orders the pool; the weighted sum stays the fallback (no model file).
-            ids = sorted(fused, key=lambda i: -fused[i])[:_POOL_CAP]
+            ids = sorted(fused, key=lambda i: -fused[i])[:POOL_CAP]
             X = featurize([catalog[i] for i in ids], [ranks.get(i, {}) for i in ids], [fused[i] for i in ids],
-                          self.context(seeds, wish))
+                          self.context(seeds, wish, ids))
             fused = dict(zip(ids, (float(v) for v in self.ranker.score(X))))
 
         def build(ids_scores, fits) -> list[Candidate]:

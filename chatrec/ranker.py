@@ -31,11 +31,11 @@ from .request import Wish
 SOURCES = ("als", "similar", "search", "people", "theme", "popular", "recent", "author")
 FEATURES = (*(f"rr_{s}" for s in SOURCES), "fused", "log_count", "log_recent", "bayes", "year", "recent_film",
             "genre_share", "prefer", "demote", "seed_genre", "seed_people", "seed_keywords", "same_series",
-            "year_gap", "n_seeds", "has_genres")
+            "year_gap", "n_seeds", "has_genres", "als_score", "text_sim", "seed_sim")
 GROUPS = {  # for ablations: which features each signal owns
-    "collaborative": ("rr_als",),
-    "content": ("rr_similar", "seed_genre", "seed_people", "seed_keywords", "same_series", "year_gap"),
-    "search": ("rr_search",),
+    "collaborative": ("rr_als", "als_score"),
+    "content": ("rr_similar", "seed_genre", "seed_people", "seed_keywords", "same_series", "year_gap", "seed_sim"),
+    "search": ("rr_search", "text_sim"),
     "people_themes": ("rr_people", "rr_theme", "rr_author"),
     "popularity": ("rr_popular", "log_count"),
     "recency": ("rr_recent", "log_recent", "year", "recent_film"),
@@ -54,6 +54,10 @@ class RankContext:
     stats: ItemStats | None
     catalog: Catalog
     max_year: int = 2018
+    # Scores for the pool computed by the sources' models (ALS fold-in, embedding similarities), by item id.
+    als_scores: Mapping[str, float] = field(default_factory=dict)
+    text_sims: Mapping[str, float] = field(default_factory=dict)
+    seed_sims: Mapping[str, float] = field(default_factory=dict)
     _seed_people: set[str] = field(default_factory=set, init=False)
     _seed_keywords: set[str] = field(default_factory=set, init=False)
     _seed_series: set[str] = field(default_factory=set, init=False)
@@ -86,6 +90,7 @@ def featurize(items: Sequence[Item], ranks: Sequence[Mapping[str, int]], fused: 
     stats = ctx.stats
     max_count = float(stats.count.max()) if stats is not None and len(stats.count) else 1.0
     max_recent = float(stats.recent.max()) if stats is not None and len(stats.recent) else 1.0
+    als_top = max([abs(v) for v in ctx.als_scores.values()] or [1.0]) or 1.0
     X = np.zeros((len(items), len(FEATURES)), dtype=np.float32)
     for n, (it, rk, fs) in enumerate(zip(items, ranks, fused)):
         row = X[n]
@@ -115,6 +120,9 @@ def featurize(items: Sequence[Item], ranks: Sequence[Mapping[str, int]], fused: 
         row[j + 13] = abs(year - mean_seed_year) / 30.0 if mean_seed_year is not None else 0.0
         row[j + 14] = min(len(ctx.seeds), 5)
         row[j + 15] = float(bool(wanted))
+        row[j + 16] = ctx.als_scores.get(it.id, 0.0) / als_top
+        row[j + 17] = ctx.text_sims.get(it.id, 0.0)
+        row[j + 18] = ctx.seed_sims.get(it.id, 0.0)
     return X
 
 

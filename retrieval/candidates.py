@@ -211,6 +211,25 @@ class _Base:
             return Scored.empty()
         return self._to_scored(self._score_seeds(rows[warm], w[warm]), k, banned)
 
+    def scores_for_items(self, liked_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        """The fold-in score of each of `item_ids` for a new user who liked `liked_ids` (zeros when no liked item
+        has training evidence, or for ids the model does not know): a feature for rankers, not a ranking."""
+        self._require_fit()
+        out = np.zeros(len(item_ids), dtype=np.float32)
+        rows = [r for r in (self._catalog._row.get(i) for i in liked_ids) if r is not None]  # noqa: SLF001
+        if not rows or not item_ids:
+            return out
+        rows = np.asarray(rows, dtype=np.int64)
+        warm = rows[self._counts[rows] > 0]
+        if not len(warm):
+            return out
+        dense = self._score_seeds(warm, np.full(len(warm), self._typical_value(), dtype=np.float32))
+        idx = [(n, self._catalog._row.get(i)) for n, i in enumerate(item_ids)]  # noqa: SLF001
+        for n, r in idx:
+            if r is not None:
+                out[n] = dense[r]
+        return out
+
     def recommend_rows(self, user_rows: np.ndarray, k: int, filter_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Numeric batch API: catalog rows [n, k] int64 and scores [n, k] float32, best first.
 

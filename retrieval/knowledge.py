@@ -486,6 +486,26 @@ class KnowledgeStore:
         ids, scores = self._vector(lex, centre, k, flt)
         return SearchResult(Scored(tuple(ids[:k]), scores[:k]), tuple(notes))
 
+    def similarities(self, query: str, seed_ids: Sequence[str], item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine of each item's embedding with the query's and with the mean of the seeds' (zeros where an item,
+        the query or the seeds are unknown): features for a ranker over candidates from any source."""
+        text_sim = np.zeros(len(item_ids), dtype=np.float32)
+        seed_sim = np.zeros(len(item_ids), dtype=np.float32)
+        vecs = [self._emb.get(i) for i in item_ids]
+        known = [n for n, v in enumerate(vecs) if v is not None]
+        if not known:
+            return text_sim, seed_sim
+        M = np.stack([vecs[n] for n in known])
+        if query and query.strip():
+            qv = self.embedder.encode([query[:MAX_QUERY_CHARS]])[0]
+            text_sim[known] = M @ qv
+        seeds = [self._emb[i] for i in seed_ids if i in self._emb]
+        if seeds:
+            centre = np.mean(seeds, axis=0)
+            centre /= max(float(np.linalg.norm(centre)), 1e-12)
+            seed_sim[known] = M @ centre
+        return text_sim, seed_sim
+
     # -- internals --------------------------------------------------------------------------------------------
 
     def _filters(self, lex: _Lexical, domain, genres, genre_match, year_range, exclude) -> _Filters:
