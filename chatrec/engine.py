@@ -722,7 +722,7 @@ def _book_resolver(books: Catalog | None):
         return None
     from retrieval.title_resolver import TitleResolver
 
-    counts = {it.id: float(it.extra.get("ratings_count", "0") or 0) for it in books}
+    counts = {it.id: float(it.rating_count or 0) for it in books}
     return TitleResolver(books, popularity=counts, aliases=None)
 
 

@@ -37,7 +37,7 @@ _NOT_THEMES = {"imax", "3d", "in netflix queue", "netflix queue", "bd-r", "bd-vi
 
 
 def _keywords(item: Item) -> list[str]:
-    kws = [k.strip() for k in item.extra.get("keywords", "").split(",") if k.strip()]
+    kws = list(item.keywords)
     out = kws + [t for t in item.tags if t.lower() not in {k.lower() for k in kws}]
     return [k for k in out if k.lower() not in _NOT_THEMES]
 

@@ -130,7 +130,7 @@ def _genres(item: Item) -> tuple[str, ...]:
 
 
 def _keywords(item: Item) -> list[str]:
-    kws = [k.strip().lower() for k in item.extra.get("keywords", "").split(",") if k.strip()]
+    kws = [k.lower() for k in item.keywords]
     return list(dict.fromkeys(kws + [t.strip().lower() for t in item.tags if t.strip()]))
 
 

@@ -155,7 +155,7 @@ def _norm(text: str) -> str:
 def _keywords(item: Item) -> list[str]:
     """Keywords and tags that say more than the item's genres ("sci-fi" on a Sci-Fi film adds nothing)."""
     genres = {_norm(g) for g in item.genres}
-    kws = [k.strip() for k in item.extra.get("keywords", "").split(",") if k.strip()]
+    kws = list(item.keywords)
     out = kws + [t for t in item.tags if t not in kws]
     return [k for k in out if _norm(k) not in genres and _norm(k) not in _NOT_FACTS]
 

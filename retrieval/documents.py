@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from .types import Catalog, Item, Ratings
+from .types import LEGACY_EXTRA, Catalog, Item, Ratings
 
 # Bump when the document layout changes: every item's hash changes with it, so the next index re-embeds all.
 DOC_VERSION = 1
@@ -46,19 +46,21 @@ def document_text(item: Item) -> str:
             parts.append(f"Series: {series}.")
     else:
         parts.append(head)
-        alt = item.extra.get("alt_titles")
-        if alt:
-            parts.append(f"Also known as {alt}.")
+        if item.alt_titles:
+            parts.append(f"Also known as {' | '.join(item.alt_titles)}.")
+    if item.title_ko:
+        parts.append(f"Korean title: {item.title_ko}.")
     if item.genres:
         parts.append("Genres: " + ", ".join(item.genres) + ".")
     if item.plot:
         parts.append(item.plot.strip())
+    if item.overview_ko:
+        parts.append(item.overview_ko.strip())
     tagline = item.extra.get("tagline")
     if tagline:
         parts.append(f"Tagline: {tagline}")
-    keywords = item.extra.get("keywords")
-    if keywords:
-        parts.append(f"Keywords: {keywords}.")
+    if item.keywords:
+        parts.append(f"Keywords: {', '.join(item.keywords)}.")
     if item.directors:
         parts.append("Directed by " + ", ".join(item.directors) + ".")
     if item.writers:
@@ -96,24 +98,30 @@ def embedding_text(item: Item) -> str:
         plot = plot[: cut + 1] if cut > _EMBED_PLOT_CHARS // 2 else plot[:_EMBED_PLOT_CHARS]
     if plot:
         parts.append(plot)
-    keywords = [k.strip() for k in item.extra.get("keywords", "").split(",") if k.strip()]
-    if keywords:
-        parts.append("Keywords: " + ", ".join(keywords[:8]) + ".")
+    if item.keywords:
+        parts.append("Keywords: " + ", ".join(item.keywords[:8]) + ".")
     elif item.tags:
         parts.append("Tags: " + ", ".join(item.tags[:8]) + ".")
     return " ".join(parts)
 
 
+_TUPLE_FIELDS = tuple(f.name for f in dataclasses.fields(Item) if str(f.type).startswith("tuple"))
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Item))
+
+
 def item_to_json(item: Item) -> str:
     d = dataclasses.asdict(item)
-    d["extra"] = dict(item.extra)
+    d["extra"] = {k: v for k, v in item.extra.items() if k not in LEGACY_EXTRA}  # typed fields hold these
     return json.dumps(d, ensure_ascii=False, sort_keys=True)
 
 
 def item_from_json(text: str) -> Item:
-    d = json.loads(text)
-    for k in ("genres", "directors", "writers", "actors", "authors", "tags", "countries"):
-        d[k] = tuple(d.get(k) or ())
+    """The inverse of item_to_json; also reads documents stored before a field existed (it takes its default)
+    or after one was dropped (ignored)."""
+    d = {k: v for k, v in json.loads(text).items() if k in _FIELDS}
+    for k in _TUPLE_FIELDS:
+        if k in d:
+            d[k] = tuple(d[k] or ())
     return Item(**d)
 
 
@@ -183,10 +191,10 @@ def item_from_record(rec: Mapping[str, str], where: str = "record") -> Item:
     domain = get("domain") or "movie"
     if domain not in DOMAINS:
         raise ItemFileError(f"{where}: domain {domain!r} must be one of {DOMAINS}")
-    extra = {k: v for k, v in (("keywords", ", ".join(_split(get("keywords")))), ("tagline", get("tagline"))) if v}
+    extra = {"tagline": get("tagline")} if get("tagline") else {}
     lists = {k: _split(get(k)) for k in _LIST_COLUMNS}
     return Item(id=item_id, title=title, year=year, domain=domain, raw_title=title, plot=get("plot"),
-                avg_rating=avg, extra=extra, **lists)
+                avg_rating=avg, extra=extra, keywords=_split(get("keywords")), **lists)
 
 
 def read_items_csv(path: Path) -> list[Item]:
@@ -216,7 +224,7 @@ def write_items_csv(items: Iterable[Item], path: Path) -> None:
             w.writerow({
                 "id": it.id, "title": it.title, "year": it.year or "", "plot": it.plot, "domain": it.domain,
                 "avg_rating": "" if it.avg_rating is None else it.avg_rating,
-                "keywords": LIST_SEP.join(k.strip() for k in it.extra.get("keywords", "").split(",") if k.strip()),
+                "keywords": LIST_SEP.join(it.keywords),
                 "tagline": it.extra.get("tagline", ""),
                 **{k: LIST_SEP.join(getattr(it, k)) for k in _LIST_COLUMNS},
             })

@@ -43,6 +43,6 @@ class ItemStats:
     @classmethod
     def from_books(cls, books: Catalog) -> "ItemStats":
         """Books: goodbooks' ratings count and average (no per-user ratings offline)."""
-        count = np.array([float(it.extra.get("ratings_count", "0") or 0) for it in books], dtype=np.float32)
+        count = np.array([float(it.rating_count or 0) for it in books], dtype=np.float32)
         avg = np.array([it.avg_rating if it.avg_rating is not None else 3.9 for it in books], dtype=np.float32)
         return cls(count, count, avg, float(avg.mean()) if len(avg) else 3.9)

@@ -71,7 +71,7 @@ def _prefix(catalog: Catalog) -> str:
 
 
 def _names(it: Item, keep_article: bool = False) -> list[str]:
-    alts = [a for a in it.extra.get("alt_titles", "").split(" | ") if a]
+    alts = list(it.alt_titles)
     # title_key drops a leading article; behind a dummy word it stays ("The Fear" ≠ "Fear").
     keys = (" ".join(title_key("x " + n).split()[1:]) if keep_article else title_key(n) for n in [it.title, *alts])
     return [k for k in dict.fromkeys(keys) if k]

@@ -254,9 +254,8 @@ class TitleResolver:
 
     @staticmethod
     def _variants(item) -> list[str]:
-        alts = item.extra.get("alt_titles", "") if item.extra else ""
-        variants = [item.title] + [a for a in alts.split(" | ") if a]
-        if not alts and item.raw_title:
+        variants = [item.title, *item.alt_titles]
+        if not item.alt_titles and item.raw_title:
             variants += list(normalise_title(item.raw_title)[2])
         return variants
 

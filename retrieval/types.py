@@ -26,6 +26,10 @@ class UnknownUserError(KeyError):
         return str(self.args[0]) if self.args else "unknown user"
 
 
+# `extra` keys that mirror typed fields (keywords, alt_titles, rating_count); see Item.__post_init__.
+LEGACY_EXTRA = ("keywords", "alt_titles", "ratings_count")
+
+
 @dataclass(frozen=True)
 class Item:
     """One catalog entry. `title` is the normalised display title; `raw_title` is what the source file says."""
@@ -46,11 +50,52 @@ class Item:
     extra: Mapping[str, str] = field(default_factory=dict)
     countries: tuple[str, ...] = ()  # ISO 3166 codes of the production countries, where the data says
     original_language: str = ""  # ISO 639-1 code ("ko", "en"), where the data says
+    keywords: tuple[str, ...] = ()  # subject keywords (TMDB, a new-items CSV)
+    alt_titles: tuple[str, ...] = ()  # other names the source gives ("a.k.a." titles in MovieLens)
+    rating_count: int | None = None  # how many ratings `avg_rating` is the mean of
+    # Display facts: the Korean title and overview, a poster, runtime and age ratings (the alias table and
+    # `chatrec-index enrich`, see retrieval/enrich.py), and ids on the movie sites (MovieLens links.csv).
+    title_ko: str = ""
+    overview_ko: str = ""
+    poster_url: str = ""
+    runtime: int | None = None  # minutes
+    certification_kr: str = ""  # "12", "15", "청소년관람불가"
+    certification_us: str = ""  # "PG-13"
+    tmdb_id: str = ""
+    imdb_id: str = ""  # "tt0133093"
+
+    def __post_init__(self):
+        # Keywords, alternative titles and the ratings count used to travel in `extra` as joined strings (stored
+        # documents and callers still hand them over that way): the typed fields are the truth, and `extra`
+        # keeps the joined form for readers that still parse it (chatrec/candidates_turn.py, chatrec/ranker.py).
+        extra = dict(self.extra)
+        if not self.keywords and extra.get("keywords"):
+            object.__setattr__(self, "keywords", tuple(k.strip() for k in extra["keywords"].split(",") if k.strip()))
+        if not self.alt_titles and extra.get("alt_titles"):
+            object.__setattr__(self, "alt_titles", tuple(a for a in extra["alt_titles"].split(" | ") if a))
+        if self.rating_count is None:
+            object.__setattr__(self, "rating_count", _count(extra.get("ratings_count", "")))
+        for key, value in ((LEGACY_EXTRA[0], ", ".join(self.keywords)), (LEGACY_EXTRA[1], " | ".join(self.alt_titles)),
+                           (LEGACY_EXTRA[2], "" if self.rating_count is None else str(self.rating_count))):
+            if value:
+                extra[key] = value
+            else:
+                extra.pop(key, None)
+        object.__setattr__(self, "extra", extra)
 
     @property
     def label(self) -> str:
         """Title with year, the form users recognise: "The Matrix (1999)"."""
         return f"{self.title} ({self.year})" if self.year else self.title
+
+
+def _count(text: str) -> int | None:
+    """A count written as text ("4780653", "12.0"); None for anything else."""
+    try:
+        n = float(text)
+    except ValueError:
+        return None
+    return int(n) if n >= 0 and n == n and n != float("inf") else None
 
 
 class Catalog:

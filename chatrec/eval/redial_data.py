@@ -121,7 +121,7 @@ def _pair(title: str, candidates: list[str], catalog: Catalog) -> str | None:
         it = catalog.get(iid)
         if it is None:
             continue
-        score = max(fuzz.ratio(key, title_key(v)) for v in (it.title, *it.extra.get("alt_titles", "").split(" | ")) if v)
+        score = max(fuzz.ratio(key, title_key(v)) for v in (it.title, *it.alt_titles) if v)
         if year is not None and it.year is not None:
             score -= 15 * min(abs(it.year - year), 2)
         if score > best_score:
