@@ -51,7 +51,7 @@ def time_steps(label, threads, autocast, layers, train_layers, sub, args, data, 
     used = np.unique(np.concatenate([np.asarray(d[s:]) for d, s in docs]))
     remap = np.full(data.vocab.text_size, -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
-    steps = _pretrain_steps(p, data, list(range(data.vocab.n_users)), docs, cfg, rng, remap if sub else None)
+    steps = _pretrain_steps(p, data, list(range(data.vocab.n_users)), docs, cfg, rng, remap)
     collab = next(b for k, b in steps if k == "collab")
     if sub:
         content = next(b for k, b in steps if k == "content")

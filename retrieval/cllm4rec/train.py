@@ -2,13 +2,13 @@
 
 Pretraining, per epoch: one collaborative sequence per user (`<user> has interacted with <items…>`, items in a
 fresh random order every time — "soft" ordering, because a set of ratings has no order — or in time order for
-the ablation) interleaved with content documents (`<item> is: Title (year). Genres… Plot…`, `<user> enjoys:
-Drama titles such as …`); each step adds `tie` × the squared distance between the two embeddings of its soft
-tokens. Fine-tuning, per epoch: each user's items are split at random into an input part (the prompt) and a
-masked part (`mask_ratio`, at least one item); the loss is the multinomial NLL of the masked items under the
-head's softmax over the catalog (`targets="all"` also asks for the input items, as the paper's released code
-does). A share `anon_rate` of the prompts uses the anonymous user token, so the model also serves users it never
-saw (the app's session user).
+the ablation) interleaved with content documents (`<item> is a movie: Title (year). Genres… Plot…`, `<user>
+enjoys Drama titles such as …`); each step adds `tie` × the squared distance between the two embeddings of its
+soft tokens. Fine-tuning, per epoch: each user's items are split at random into an input part (the prompt) and a
+masked part (`mask_ratio`, at least one item); the loss is the multinomial NLL, under the head's softmax over the
+catalog, of all the user's items (`targets="all"`, as the paper's released code does) or of the masked ones only
+(`"masked"`, which learned more slowly on ML-100K). A share `anon_rate` of the prompts uses the anonymous user
+token, so the model also serves users it never saw (the app's session user).
 """
 from __future__ import annotations
 
