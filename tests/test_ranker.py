@@ -64,21 +64,23 @@ def test_a_broken_or_outdated_model_file_says_how_to_rebuild(tmp_path):
         load_ranker(bad)
 
 
-def _examples(n=60, seed=0):
-    """Pools where the target is the candidate with the highest rr_als: learnable, and the fused score is noise."""
+def _examples(n=60, seed=0, pseudo_every=0):
+    """Pools where the target is the candidate with the highest rr_als: learnable, and the fused score is noise
+    (every `pseudo_every`-th pool a down-weighted pseudo-conversation)."""
     rng = np.random.default_rng(seed)
     out = []
     for g in range(n):
         X = rng.normal(size=(30, len(FEATURES))).astype(np.float32)
         t = int(np.argmax(X[:, FEATURES.index("rr_als")]))
         ids = [f"m:{g}:{j}" for j in range(30)]
-        out.append(Example(f"redial:{g // 2}", X, rng.normal(size=30), ids, np.ones(30, bool), (ids[t],)))
+        group = f"pseudo:{g}" if pseudo_every and g % pseudo_every == 0 else f"redial:{g // 2}"
+        out.append(Example(group, X, rng.normal(size=30), ids, np.ones(30, bool), (ids[t],)))
     return out
 
 
 @pytest.mark.parametrize("fit", [fit_linear, fit_lgbm])
 def test_learned_rankers_beat_the_noise_and_round_trip(tmp_path, fit):
-    train, test = _examples(80, 0), _examples(30, 1)
+    train, test = _examples(80, 0, pseudo_every=3), _examples(30, 1)
     model = fit(train)
     learned = np.mean(recall_of(test, lambda e: model.score(e.X))[1])
     noise = np.mean(recall_of(test, lambda e: e.fused)[1])

@@ -171,9 +171,8 @@ def fit_lgbm(examples: Sequence[Example], drop: Sequence[int] = (), rounds: int 
     params = {"objective": "lambdarank", "metric": "ndcg", "ndcg_eval_at": [10, 50], "learning_rate": 0.05,
               "num_leaves": 15, "min_data_in_leaf": 40, "feature_fraction": 0.8, "bagging_fraction": 0.8,
               "bagging_freq": 1, "lambdarank_truncation_level": 60, "verbose": -1, "seed": 0, "num_threads": 2}
-    # LambdaRank weighs whole queries: one weight per group (its first row's).
-    starts = np.cumsum([0] + list(groups[:-1])).astype(int)
-    booster = lgb.train(params, lgb.Dataset(X, y, group=groups, weight=w[starts]), num_boost_round=rounds)
+    # Per-row weights: LightGBM weighs a query by the mean of its rows' weights (all rows of a pool share one).
+    booster = lgb.train(params, lgb.Dataset(X, y, group=groups, weight=w), num_boost_round=rounds)
     return BoostedRanker(booster.model_to_string())
 
 
