@@ -25,7 +25,7 @@ from retrieval.types import Catalog, Item
 from . import prompts
 from .candidates_turn import Candidate, CandidateAssembler, CandidateSet, PopularityIndex
 from .events import Card, Cards, Event, FeedbackKind, Notice, TextChunk
-from .explain import explain, shared_attributes, validate_llm_reason
+from .explain import display_title, explain, shared_attributes, validate_llm_reason
 from .llm import LLM, LLMError, NoLLM
 from .ranker import RankerModel
 from .request import PersonRef, Request, Wish
@@ -119,10 +119,13 @@ class Engine:
         if self.llm.enabled:
             llm = f"LLM: {self.llm.describe()}"
             rerank = {"llm": "LLM rerank", "lm": "LM title scorer", "score": "score order"}[self.settings.rerank]
+            if ko:
+                rerank = {"llm": "LLM 재정렬", "lm": "LM 제목 점수", "score": "점수 순"}[self.settings.rerank]
         else:
             llm = ("LLM 없음: 규칙 기반 이해, 점수 순 정렬, 템플릿 설명" if ko else
                    "No LLM: rule-based understanding, score-order ranking, template explanations")
-            rerank = "LM title scorer" if self.settings.rerank == "lm" and self.scorer else "score order"
+            lm = self.settings.rerank == "lm" and self.scorer
+            rerank = ("LM 제목 점수" if lm else "점수 순") if ko else ("LM title scorer" if lm else "score order")
         know = ("지식 검색 켜짐" if ko else "knowledge search on") if self.knowledge is not None else \
             ("지식 검색 꺼짐(평점만)" if ko else "knowledge search off (ratings only)")
         books = ("책 추천 가능" if ko else "books on") if self.books is not None else ("책 없음" if ko else "books off")
@@ -240,7 +243,7 @@ class Engine:
             reply = _Reply()
             reply.intro = prompts.msg({"like": "noted_like", "dislike": "noted_dislike", "seen": "noted_seen"}[kind],
                                       lang, titles=item.title)
-            if item_id in work.last_cards:
+            if item_id in work.last_cards and kind != "like":  # a liked card stays on screen, marked
                 cards = self._replace_card(work, item_id, lang)
                 if cards is not None:
                     reply.cards = cards
@@ -433,7 +436,8 @@ class Engine:
                 r.intro = prompts.msg("intro_like", lang, titles=self._titles(work.liked[-2:], lang))
             else:
                 r.intro = prompts.msg("intro_popular", lang)
-        r.lines = [f"{n}. {cd.label} — {cd.reason}" for n, cd in enumerate(cards, 1)] + r.lines
+        # Titles only: each card carries its own reason, the chat does not repeat it.
+        r.lines = [f"{n}. {self._card_label(cd, lang)}" for n, cd in enumerate(cards, 1)] + r.lines
         r.lines.append(prompts.msg("more_prompt", lang))
         dead = any(k in ("unavailable", "timeout") for k in r.llm_failures.values())
         if llm_ok and not dead:
@@ -567,7 +571,12 @@ class Engine:
         return tuple(cards)
 
     def _titles(self, ids: Sequence[str], lang: str) -> str:
-        return prompts.join_names([self.item(i).title for i in ids if self.item(i) is not None], lang)
+        return prompts.join_names([display_title(self.item(i), lang) for i in ids if self.item(i) is not None], lang)
+
+    def _card_label(self, cd: Card, lang: str) -> str:
+        it = self.item(cd.item_id)
+        title = display_title(it, lang) if it is not None else cd.title
+        return f"{title} ({cd.year})" if cd.year else title
 
     # ---------------------------------------------------------------------------------------------------------
     # emitting

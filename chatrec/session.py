@@ -9,7 +9,7 @@ import copy
 import functools
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
@@ -73,6 +73,15 @@ class Session:
 
     def mark_seen(self, item_id: str) -> None:
         _add(self.seen, item_id)
+
+    def unmark(self, item_id: str) -> bool:
+        """Undo like / dislike / seen for `item_id` (it may be recommended again); True when it was marked."""
+        marked = any(item_id in lst for lst in (self.liked, self.disliked, self.seen))
+        for lst in (self.liked, self.disliked, self.seen, self.shown):
+            _remove(lst, item_id)
+        if marked:
+            self.profile_key = ""  # the evidence changed: the next turn refreshes the profile
+        return marked
 
     def mention(self, item_ids: Iterable[str]) -> None:
         for i in item_ids:
@@ -142,6 +151,53 @@ class Session:
         if session.language not in ("en", "ko"):
             raise ValueError("saved session language must be 'en' or 'ko'")
         return session
+
+
+MAX_SAVED_CHARS = 200_000  # a session saved in the browser larger than this is not read at all
+MAX_SAVED_LIST = 500  # ids kept per list of a saved session (liked, disliked, seen, shown, mentioned)
+MAX_SAVED_TEXT = 4000  # characters per saved turn / note
+
+
+def restore(text: Any, known: Callable[[str], bool]) -> Session:
+    """A session saved in the browser (or forged), made safe to continue: the schema and version are checked
+    (Session.from_json; ValueError otherwise), ids the catalog does not hold are dropped, every list and text is
+    capped, and dialogue state that does not validate is dropped. What comes back can run any turn."""
+    from .request import Request, Wish
+
+    if not isinstance(text, (str, bytes)) or len(text) > MAX_SAVED_CHARS:
+        raise ValueError("saved session is missing or too large; start a new session")
+    s = Session.from_json(text)
+
+    def ids(values: list[str]) -> list[str]:
+        return list(dict.fromkeys(i for i in values[-MAX_SAVED_LIST:] if 0 < len(i) <= 64 and known(i)))
+
+    s.liked, s.disliked, s.seen = ids(s.liked), ids(s.disliked), ids(s.seen)
+    s.disliked = [i for i in s.disliked if i not in s.liked]
+    s.shown, s.mentioned = ids(s.shown), ids(s.mentioned)
+    s.last_cards = ids(s.last_cards)[:20]
+    s.card_notes = {i: [x[:MAX_SAVED_TEXT] for x in s.card_notes[i][:2]] for i in s.last_cards if i in s.card_notes}
+    s.history = [Turn(t.role, t.text[:MAX_SAVED_TEXT]) for t in s.history[-MAX_HISTORY:]
+                 if t.role in ("user", "assistant")]
+    s.wishes = [w[:100] for w in s.wishes[-8:]]
+    s.profile, s.profile_key = s.profile[:MAX_SAVED_TEXT], ""
+    s.focus = s.focus if s.focus and known(s.focus) else None
+    if s.domain not in ("movie", "book"):
+        s.domain = "movie"
+    s.state = s.state if _valid(Wish, s.state) else {}
+    s.parked = {d: w for d, w in s.parked.items() if d in ("movie", "book") and _valid(Wish, w)}
+    p = s.pending
+    if p is not None and not (p.options and all(known(i) for i in p.options[:20]) and len(p.options) <= 20
+                              and (p.request is None or _valid(Request, p.request))):
+        s.pending = None
+    return s
+
+
+def _valid(model, data: Any) -> bool:
+    try:
+        model.model_validate(data)
+    except ValidationError:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=1)

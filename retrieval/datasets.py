@@ -451,10 +451,11 @@ def load_ml100k(loc: DataLocator, with_text: bool = True) -> Dataset:
             notes.append(f"MeLU plots joined by title+year: {hit}/{len(items)} items ({hit / len(items):.1%})")
             log.info("ml-100k: %s", notes[-1])
             items = joined
-    catalog = Catalog(items, "ml-100k")
+    catalog = Catalog(with_display_facts(items, loc, links=None), "ml-100k")
     path = loc.find("ml-100k/u.data")
     rows = ((f[0], f[1], f[2], f[3]) for f in _rows(path, "\t", "latin-1", 4))
-    return Dataset("ml-100k", catalog, _index_ratings(catalog, "ml100k", rows, path), notes=tuple(notes))
+    ratings = _index_ratings(catalog, "ml100k", rows, path)
+    return Dataset("ml-100k", with_rating_stats(catalog, ratings), ratings, notes=tuple(notes))
 
 
 def load_ml1m(loc: DataLocator, with_text: bool = True) -> Dataset:
@@ -469,7 +470,8 @@ def load_ml1m(loc: DataLocator, with_text: bool = True) -> Dataset:
             hit = sum(1 for it in items if it.plot or it.directors)
             notes.append(f"MeLU plots joined by id: {hit}/{len(items)} items ({hit / len(items):.1%})")
             log.info("ml-1m: %s", notes[-1])
-    catalog = Catalog(items, "ml-1m")
+    # MovieLens ids are the same in every release: latest-small's links.csv gives ML-1M's TMDB / IMDb ids.
+    catalog = Catalog(with_display_facts(items, loc, links="ml-latest-small/links.csv"), "ml-1m")
     path = loc.find("ml-1m/ratings.dat")
     fields = _rows(path, "::", "latin-1", 4)
     partial = len(fields) != ML1M_FULL_LINES
@@ -480,7 +482,8 @@ def load_ml1m(loc: DataLocator, with_text: bool = True) -> Dataset:
         )
         log.warning("ml-1m: %s", notes[-1])
     rows = ((f[0], f[1], f[2], f[3]) for f in fields)
-    return Dataset("ml-1m", catalog, _index_ratings(catalog, "ml1m", rows, path), partial=partial, notes=tuple(notes))
+    ratings = _index_ratings(catalog, "ml1m", rows, path)
+    return Dataset("ml-1m", with_rating_stats(catalog, ratings), ratings, partial=partial, notes=tuple(notes))
 
 
 def load_ml_latest_small(loc: DataLocator, with_text: bool = True) -> Dataset:
@@ -510,9 +513,9 @@ def _load_movielens_csv(name: str, loc: DataLocator, with_text: bool) -> Dataset
         items, note = _join_movielens_text(loc, items, name)
         if note:
             notes.append(note)
-    catalog = Catalog(items, name)
+    catalog = Catalog(with_display_facts(items, loc, links=f"{name}/links.csv"), name)
     ratings = read_ratings_csv(loc.find(f"{name}/ratings.csv"), catalog, prefix, progress=loc.progress)
-    ds = Dataset(name, catalog, ratings, notes=tuple(notes))
+    ds = Dataset(name, with_rating_stats(catalog, ratings), ratings, notes=tuple(notes))
     if with_text:
         cov = text_coverage(ds)
         msg = (
@@ -654,6 +657,51 @@ def with_alias_origins(items: list[Item]) -> list[Item]:
             it = replace(it, countries=(o,), original_language=it.original_language or COUNTRY_LANGUAGE.get(o, ""))
         out.append(it)
     return out
+
+
+def with_display_facts(items: list[Item], loc: DataLocator, links: str | None) -> list[Item]:
+    """What a card shows besides the title: TMDB / IMDb ids from MovieLens `links` (offline), the Korean title
+    from the packaged alias table, and whatever `chatrec-index enrich` has cached (retrieval/enrich.py) — Korean
+    title and overview, poster, runtime, age ratings. Nothing here touches the network."""
+    from . import enrich
+    from .title_resolver import DEFAULT_ALIASES, load_aliases
+
+    site_ids: dict[str, tuple[str, str]] = {}
+    links_path = loc.optional(links) if links and links in loc.table else None
+    if links_path:
+        for r in _csv_rows(links_path):
+            imdb = (r.get("imdbId") or "").strip()
+            site_ids[r["movieId"]] = ((r.get("tmdbId") or "").strip(), f"tt{imdb.zfill(7)}" if imdb else "")
+    by_id: dict[str, str] = {}
+    by_title: dict[tuple[str, int | None], str] = {}
+    for e in load_aliases(DEFAULT_ALIASES):
+        if e.ko and e.movielens_id is not None:
+            by_id[str(e.movielens_id)] = e.ko[0]
+            by_title[(title_key(e.title), e.year)] = e.ko[0]
+    cache = enrich.read_cache(enrich.cache_root(loc.data_dir, loc.cache_dir))
+    out = []
+    for it in items:
+        prefix, mid = it.id.split(":", 1)
+        ml = prefix in MOVIELENS_ID_PREFIXES
+        tmdb_id, imdb_id = site_ids.get(mid, ("", "")) if ml else ("", "")
+        key = title_key(it.title)
+        # ML-100K has its own ids, and its years drift by one against latest-small: title + year ± 1.
+        ko = (by_id.get(mid) if ml else None) or next(
+            (by_title[k] for dy in (0, -1, 1) if (k := (key, it.year and it.year + dy)) in by_title), None)
+        it = replace(it, tmdb_id=it.tmdb_id or tmdb_id, imdb_id=it.imdb_id or imdb_id, title_ko=it.title_ko or ko or "")
+        out.append(enrich.apply(it, cache))
+    return out
+
+
+def with_rating_stats(catalog: Catalog, ratings: Ratings) -> Catalog:
+    """The catalog with each item's MovieLens mean rating (3 decimals) and ratings count filled in."""
+    n = len(catalog)
+    sums = np.bincount(ratings.item, weights=ratings.rating, minlength=n)
+    counts = np.bincount(ratings.item, minlength=n)
+    items = [replace(it, avg_rating=it.avg_rating if it.avg_rating is not None else round(float(sums[r] / counts[r]), 3),
+                     rating_count=int(counts[r])) if counts[r] > 0 else it
+             for r, it in enumerate(catalog)]
+    return Catalog(items, catalog.name)
 
 
 def load_goodbooks(loc: DataLocator, with_text: bool = True) -> Dataset:

@@ -71,3 +71,40 @@ def test_copy_is_independent_and_replace_with_commits():
 def test_bad_saved_sessions_raise_value_error(text, msg):
     with pytest.raises(ValueError, match=msg):
         Session.from_json(text)
+
+
+def test_restore_drops_unknown_ids_caps_lists_and_bad_state():
+    from chatrec.session import MAX_SAVED_LIST, restore
+
+    s = Session(language="ko")
+    s.liked = [f"mls:{i}" for i in range(2000)] + ["evil:1"]
+    s.disliked = ["mls:1999", "evil:2"]  # also liked: a forged state cannot make both true
+    s.last_cards = ["mls:5", "evil:3"]
+    s.card_notes = {"mls:5": ["why", "src", "extra"], "evil:3": ["x", "y"]}
+    s.state = {"not_a_wish_field": 1}
+    s.focus = "evil:4"
+    s.add_turn("user", "x" * 10_000)
+    known = lambda i: i.startswith("mls:")  # noqa: E731
+    r = restore(s.to_json(), known)
+    assert 0 < len(r.liked) <= MAX_SAVED_LIST and all(known(i) for i in r.liked)
+    assert r.disliked == []
+    assert r.last_cards == ["mls:5"] and r.card_notes == {"mls:5": ["why", "src"]}
+    assert r.state == {} and r.focus is None
+    assert len(r.history[0].text) <= 4000
+
+
+@pytest.mark.parametrize("saved", [None, 42, "", "not json", '{"version": 1}', '{"liked": "mls:1"}', "x" * 300_000])
+def test_restore_refuses_what_is_not_a_saved_session(saved):
+    from chatrec.session import restore
+
+    with pytest.raises(ValueError):
+        restore(saved, lambda i: True)
+
+
+def test_unmark_takes_back_any_mark():
+    s = Session()
+    s.like("a")
+    s.mark_seen("b")
+    s.show(["b"])
+    assert s.unmark("a") and s.unmark("b") and not s.unmark("c")
+    assert s.liked == [] and s.seen == [] and "b" not in s.excluded()

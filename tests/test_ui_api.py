@@ -88,10 +88,68 @@ def client_for(url: str):
 
 
 # ------------------------------------------------------------------------------------------------ rendering
+def _matrix(**kw):
+    from retrieval.types import Item
+
+    base = dict(id="mls:2571", title="The Matrix", year=1999, genres=("Action", "Sci-Fi", "IMAX"),
+                title_ko="매트릭스", tmdb_id="603", imdb_id="tt0133093", avg_rating=4.192, rating_count=278,
+                runtime=136, certification_kr="15")
+    return Item(**{**base, **kw})
+
+
+def _card(item, reason="인터스텔라 팬이시라면: ‘우주’ 소재를 함께 다뤄요."):
+    from chatrec.events import Card
+
+    return Card(item_id=item.id, title=item.title, year=item.year, genres=item.genres, domain="movie",
+                reason=reason, source="src")
+
+
+def test_card_shows_korean_title_original_localized_facts_and_links():
+    from ui.gradio_app import card_html
+
+    it = _matrix()
+    ko = card_html(_card(it), "ko", it, liked=True)
+    assert '<div class="rec-title">매트릭스 <span class="rec-year">(1999)</span></div>' in ko
+    assert '<div class="rec-original" lang="en">The Matrix</div>' in ko
+    assert "액션 · SF · ★ 4.2 · 278명 평가 · 136분 · 15" in ko and "IMAX" not in ko and "Sci-Fi" not in ko
+    assert 'href="https://www.themoviedb.org/movie/603"' in ko and 'href="https://www.imdb.com/title/tt0133093/"' in ko
+    assert 'data-aria-like="좋아요: 매트릭스"' in ko and "rec-liked" in ko and "rec-placeholder" in ko
+    en = card_html(_card(it, "Because you liked Alien: it also deals with space."), "en", it)
+    assert '<div class="rec-title">The Matrix' in en and "rec-original" not in en
+    assert "Action · Sci-Fi · ★ 4.2 · 278 ratings · 136 min" in en and 'data-aria-like="Like The Matrix"' in en
+
+
+def test_card_fields_are_escaped_and_only_https_posters_show():
+    from ui.gradio_app import card_html
+
+    evil = _matrix(title_ko='<img src=x onerror="alert(1)">', poster_url="javascript:alert(1)")
+    out = card_html(_card(evil, "<script>x</script>"), "ko", evil)
+    assert "<img src=x" not in out and "<script>" not in out and "javascript:" not in out
+    assert 'data-aria-like="좋아요: &lt;img src=x onerror=&quot;alert(1)&quot;&gt;"' in out
+    ok = _matrix(poster_url="https://image.tmdb.org/t/p/w342/abc.jpg")
+    assert '<img class="rec-poster" src="https://image.tmdb.org/t/p/w342/abc.jpg" alt="매트릭스 포스터"' in \
+        card_html(_card(ok), "ko", ok)
+
+
+def test_export_is_markdown_with_marks_and_no_injected_markup():
+    from chatrec.session import Session
+    from ui.taste import export_markdown, marked_choices
+
+    it = _matrix(title_ko="매트릭스 [click](http://x)")
+    items = {it.id: it}
+    s = Session(language="ko")
+    s.like(it.id)
+    s.like("mls:unknown")
+    md = export_markdown([_card(it)], s, items.get, "ko")
+    assert md.startswith("# Chat-REC") and "## 👍 좋아요" in md
+    assert "\\[click\\](http://x)" in md and "(https://www.themoviedb.org/movie/603)" in md
+    assert marked_choices(s, items.get, "ko") == [("👍 매트릭스 [click](http://x) (1999)", it.id)]
+
+
 def test_text_is_never_markup():
     from ui.gradio_app import as_text_html
 
-    assert as_text_html("<img src=x onerror=alert(1)>\n**b**") == "&lt;img src=x onerror=alert(1)&gt;<br>**b**"
+    assert as_text_html("<img src=x onerror=alert(1)>\n**b**") == "&lt;img src=x onerror=alert(1)&gt;\n**b**"
 
 
 def test_card_fields_are_escaped():
@@ -142,11 +200,13 @@ def test_full_conversation(app):
     assert gone not in [x["item_id"] for x in after]
     assert len(after) == len(cards)
 
-    # Like another: it leaves the list (already liked) and the list stays full.
+    # Like another: it stays on the list (liked, marked on the card) and the list stays full.
     liked = after[0]["item_id"]
     history, after2 = feedback(c, liked, "like")
-    assert liked not in [x["item_id"] for x in after2]
-    assert len(after2) >= 3
+    assert [x["item_id"] for x in after2] == [x["item_id"] for x in after]
+    # Cards carry what a person recognises a film by: MovieLens mean rating and count, TMDB / IMDb ids.
+    assert all(x["rating_count"] and x["avg_rating"] and x["tmdb_id"] and x["imdb_id"].startswith("tt")
+               for x in after2), after2
 
     # A Korean turn: the reply follows the user's language; the disliked film never comes back.
     history, cards_ko, _ = chat(c, "인터스텔라 같은 영화 추천해줘")

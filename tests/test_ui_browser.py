@@ -113,3 +113,107 @@ def test_onboarding_search_and_like(page):
     page.click("#like-picks")
     page.wait_for_function("() => document.querySelectorAll('.rec-slot .rec-card').length >= 3")
     assert "Toy Story" in page.inner_text("#chatbot")
+
+
+DOCS = ROOT / "docs"
+
+
+def test_korean_cards_titles_links_like_keeps_card_taste_panel_and_reload(page):
+    page.wait_for_function("() => document.querySelector('#send').innerText.includes('보내기')")
+    send(page, "인터스텔라 같은 영화 추천해줘")
+    page.wait_for_function("() => document.querySelectorAll('.rec-slot .rec-card').length >= 3")
+    cards = page.inner_text("#cards-panel")
+    # Genres and reasons in Korean only; a Korean title where the alias table knows one, the original below it.
+    for english in ("Sci-Fi", "Adventure", "Action", "IMAX", "Because you liked"):
+        assert english not in cards, cards
+    assert "명 평가" in cards and "★" in cards
+    links = page.eval_on_selector_all(".rec-slot .rec-links a", "els => els.map(e => e.href)")
+    assert any(h.startswith("https://www.themoviedb.org/movie/") for h in links)
+    assert any(h.startswith("https://www.imdb.com/title/tt") for h in links)
+    # Accessible names carry the title, in plain text; the chat's messages carry no markup in theirs.
+    names = page.eval_on_selector_all(".rec-slot button[id^='like-']", "els => els.filter(e => e.offsetParent)"
+                                      ".map(e => e.getAttribute('aria-label'))")
+    assert names and all(n and n.startswith("좋아요: ") and "<" not in n for n in names), names
+    labels = page.eval_on_selector_all("#chatbot [aria-label]", "els => els.map(e => e.getAttribute('aria-label'))")
+    assert not any("<br>" in x or "<small>" in x for x in labels), labels
+    # The chat lists titles; reasons are on the cards only.
+    reply = page.evaluate("() => { const b = document.querySelectorAll('#chatbot .message.bot');"
+                          " return b[b.length - 1].innerText }")
+    first_reason = page.inner_text("#card-0 .rec-reason")
+    assert first_reason not in reply
+
+    # 👍 keeps the card and marks it; the taste panel lists it; undo takes it back.
+    first = card_ids(page)[0]
+    page.focus("#like-0")
+    page.keyboard.press("Enter")  # keyboard reachable
+    page.wait_for_selector("#card-0 .rec-mark")
+    assert card_ids(page)[0] == first
+    page.wait_for_selector("#marks label")
+    assert "👍" in page.inner_text("#marks")
+
+    # A reload continues the session from the browser's storage: the cards and the marks come back.
+    page.reload(wait_until="domcontentloaded")
+    page.wait_for_function("(id) => { const e = document.querySelector('#card-0 .rec-card');"
+                           " return e && e.dataset.itemId === id }", arg=first)
+    page.wait_for_function("() => document.querySelector('#marks').innerText.includes('👍')")
+
+    # Switching the language re-renders the cards: English genres and reasons, no Hangul left on them.
+    page.click("#lang-toggle label:has-text('English')")
+    page.wait_for_function("() => document.querySelector('#send').innerText.includes('Send')")
+    page.wait_for_function("() => !/[\\uac00-\\ud7a3]/.test(document.querySelector('#card-0 .rec-reason').innerText)")
+    page.click("#lang-toggle label:has-text('한국어')")
+    page.wait_for_function("() => /[\\uac00-\\ud7a3]/.test(document.querySelector('#card-0 .rec-reason').innerText)")
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "desktop-ko.png"), full_page=False)
+
+    # Export: the list as Markdown.
+    page.click("#export")
+    page.wait_for_function("() => document.querySelector('#export-text textarea')"
+                           " && document.querySelector('#export-text textarea').value.includes('# Chat-REC')")
+    # Undo the most recent like (the card's): it leaves the list, the card loses its mark.
+    n = page.locator("#marks label").count()
+    page.locator("#marks label").first.click()
+    page.click("#undo")
+    page.wait_for_function("(n) => document.querySelectorAll('#marks label').length === n - 1", arg=n)
+    page.wait_for_function("() => !document.querySelector('#card-0 .rec-mark')")
+
+
+def test_forged_saved_session_starts_afresh(browser, app_url):
+    ctx = browser.new_context(locale="en-US")
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.add_init_script("localStorage.setItem('chatrec-session', '{\"liked\": [[1]], \"version\": 2}')")
+    pg.goto(app_url, wait_until="domcontentloaded")
+    pg.wait_for_selector("#msg textarea")
+    pg.wait_for_function("() => document.querySelector('#chatbot').innerText.includes('starting afresh')")
+    send(pg, "Recommend movies like The Matrix")
+    pg.wait_for_function("() => document.querySelectorAll('.rec-slot .rec-card').length >= 3")
+    ctx.close()
+
+
+def test_korean_ime_style_search(page):
+    # Text committed by an IME arrives as one insertion with no key events: the search must still run.
+    page.click("#title-search textarea")
+    page.keyboard.insert_text("매트릭스")
+    page.wait_for_selector("#title-picks label:has-text('매트릭스')")
+
+
+def test_phone_layout_chat_then_cards_then_panels(browser, app_url):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="ko-KR", device_scale_factor=2,
+                              is_mobile=True, has_touch=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(app_url, wait_until="domcontentloaded")
+    pg.wait_for_selector("#msg textarea")
+    send(pg, "인터스텔라 같은 영화 추천해줘")
+    pg.wait_for_function("() => document.querySelectorAll('.rec-slot .rec-card').length >= 3")
+    top = {sel: pg.eval_on_selector(sel, "e => e.getBoundingClientRect().top + window.scrollY")
+           for sel in ("#chat-col", "#cards-panel", "#extras-col")}
+    assert top["#chat-col"] < top["#cards-panel"] < top["#extras-col"], top
+    # No title broken one word per line: a title line is at most two lines high.
+    heights = pg.eval_on_selector_all(".rec-slot .rec-title", "els => els.filter(e => e.offsetParent).map(e => "
+                                      "e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight || 20))")
+    assert heights and max(heights) <= 2.6, heights
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(ARTIFACTS / "phone-ko.png"), full_page=True)
+    ctx.close()

@@ -7,7 +7,7 @@ waits for the reply instead of losing its acknowledgement, and parallel API call
 interleave their messages.
 
 Rendering is deliberate: the engine yields plain text, and the Chatbot renders neither Markdown nor raw HTML from
-it. Every message is HTML-escaped here (newlines become <br>), so `<img src=x onerror=...>` typed by a user shows
+it. Every message is HTML-escaped here (newlines stay newlines, shown by CSS), so `<img src=x onerror=...>` typed by a user shows
 up as those characters. Cards are built from escaped fields too.
 
 Everything that arrives through the page or the API is checked at this boundary: strings made valid text
@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import gradio as gr
@@ -35,12 +35,15 @@ from starlette.middleware import Middleware
 
 from chatrec.engine import MAX_MESSAGE_CHARS
 from chatrec.events import Card, Cards, Event, Notice, TextChunk
+from chatrec.explain import display_genres, display_title, explain
 from chatrec.request import ItemRef, Request, Wish
+from chatrec.session import restore as restore_session
 from chatrec.settings import redact_urls
 from retrieval.textnorm import clean_text
 
 from .http_guard import HTTPGuard, allowed_hosts_for
 from .i18n import EXAMPLES, feedback_done, normalise_language, rerank_label, t
+from .taste import MARK_ICONS, export_markdown, marked_choices
 from .inputs import Choice, ChoiceMenu, Count, PickList
 
 log = logging.getLogger(__name__)
@@ -170,37 +173,87 @@ def language_input(lang: Any) -> str:
 
 # ------------------------------------------------------------------------------------------------ rendering helpers
 def as_text_html(text: str) -> str:
-    """Plain text → HTML that displays exactly that text (the Chatbot renders HTML; we never let text be markup)."""
-    return html.escape(text, quote=False).replace("\n", "<br>")
+    """Plain text → HTML that displays exactly that text (the Chatbot renders HTML; we never let text be markup).
+    Line breaks stay newlines, shown by CSS (white-space: pre-wrap): a <br> would be read out literally in the
+    message's accessible name."""
+    return html.escape(text, quote=False)
 
 
-def card_html(card: Card, lang: str) -> str:
+_SAFE_URL = re.compile(r"^https://[A-Za-z0-9.-]+/[^\s\"'<>]*$")
+
+
+def card_title(card: Card, item: Any, lang: str) -> str:
+    """The title a reader of `lang` knows: the Korean release title in a Korean session when one is known."""
+    return display_title(item, lang) if item is not None else card.title
+
+
+def card_html(card: Card, lang: str, item: Any = None, liked: bool = False) -> str:
+    """One recommendation: poster (or a placeholder), title in the session's language with the original in smaller
+    type, year, genres in that language, MovieLens mean rating with its count, runtime, links to TMDB and IMDb,
+    and the grounded reason. `item` is the catalog Item behind the card (None: what the card itself says).
+    Every field is escaped; the data-aria-* attributes name the card's buttons for screen readers (set by the
+    page script, plain text only)."""
     e = html.escape
+    title = card_title(card, item, lang)
     year = f' <span class="rec-year">({card.year})</span>' if card.year else ""
+    poster = getattr(item, "poster_url", "") or (getattr(item, "extra", {}) or {}).get("image_url", "")
     icon = "📚" if card.domain == "book" else "🎬"
+    if poster and _SAFE_URL.match(poster) and "nophoto" not in poster:
+        art = (f'<img class="rec-poster" src="{e(poster)}" alt="{e(t("poster_of", lang).format(title=title))}" '
+               'loading="lazy" referrerpolicy="no-referrer">')
+    else:
+        art = f'<div class="rec-poster rec-placeholder" aria-hidden="true">{icon}</div>'
+    aria = {kind: t(f"aria_{kind}", lang).format(title=title) for kind in FEEDBACK_KINDS}
     parts = [
-        f'<div class="rec-card" data-item-id="{e(card.item_id)}">',
-        f'<div class="rec-title">{icon} {e(card.title)}{year}</div>',
+        f'<div class="rec-card{" rec-liked" if liked else ""}" data-item-id="{e(card.item_id)}" '
+        + " ".join(f'data-aria-{k}="{e(v)}"' for k, v in aria.items()) + ">",
+        art, '<div class="rec-body">',
+        f'<div class="rec-title">{e(title)}{year}</div>',
     ]
+    if title != card.title:
+        parts.append(f'<div class="rec-original" lang="en">{e(card.title)}</div>')
     if card.authors:
         parts.append(f'<div class="rec-authors">{e(t("by", lang))} {e(", ".join(card.authors))}</div>')
-    if card.genres:
-        parts.append(f'<div class="rec-genres">{e(" · ".join(card.genres))}</div>')
+    facts = display_genres(card.genres, lang)[:3]
+    avg, count = getattr(item, "avg_rating", None), getattr(item, "rating_count", None)
+    if isinstance(avg, float) and math.isfinite(avg) and count:
+        facts.append(f"★ {avg:.1f} · " + t("ratings_n", lang).format(n=f"{count:,}"))
+    runtime = getattr(item, "runtime", None)
+    if isinstance(runtime, int) and runtime > 0:
+        facts.append(t("minutes", lang).format(n=runtime))
+    cert = getattr(item, "certification_kr" if lang == "ko" else "certification_us", "")
+    if cert:
+        facts.append(cert)
+    if facts:
+        parts.append(f'<div class="rec-genres">{e(" · ".join(facts))}</div>')
     if card.reason:
         parts.append(f'<div class="rec-reason">{e(card.reason)}</div>')
-    if card.source:
-        parts.append(f'<div class="rec-source">↳ {e(card.source)}</div>')
-    parts.append("</div>")
+    links = []
+    if getattr(item, "tmdb_id", ""):
+        links.append(("TMDB", f"https://www.themoviedb.org/movie/{item.tmdb_id}"))
+    if getattr(item, "imdb_id", ""):
+        links.append(("IMDb", f"https://www.imdb.com/title/{item.imdb_id}/"))
+    if links:
+        parts.append('<div class="rec-links">' + " · ".join(
+            f'<a href="{e(url)}" target="_blank" rel="noopener noreferrer">{name}</a>' for name, url in links) + "</div>")
+    if liked:
+        parts.append(f'<div class="rec-mark">{e(t("liked_mark", lang))}</div>')
+    parts.append("</div></div>")
     return "".join(parts)
 
 
-def cards_payload(cards: Sequence[Card]) -> list[dict]:
-    """The cards as JSON for API clients (the page shows the HTML slots)."""
-    return [
-        {"item_id": c.item_id, "title": c.title, "year": c.year, "genres": list(c.genres), "domain": c.domain,
-         "reason": c.reason, "source": c.source, "authors": list(c.authors), "label": c.label}
-        for c in cards
-    ]
+def cards_payload(cards: Sequence[Card], items: Sequence[Any] = ()) -> list[dict]:
+    """The cards as JSON for API clients (the page shows the HTML slots); `items`: the catalog Items behind them."""
+    out = []
+    for n, c in enumerate(cards):
+        it = items[n] if n < len(items) else None
+        out.append({"item_id": c.item_id, "title": c.title, "year": c.year, "genres": list(c.genres),
+                    "domain": c.domain, "reason": c.reason, "source": c.source, "authors": list(c.authors),
+                    "label": c.label, "title_ko": getattr(it, "title_ko", ""),
+                    "tmdb_id": getattr(it, "tmdb_id", ""), "imdb_id": getattr(it, "imdb_id", ""),
+                    "avg_rating": getattr(it, "avg_rating", None), "rating_count": getattr(it, "rating_count", None),
+                    "runtime": getattr(it, "runtime", None), "poster_url": getattr(it, "poster_url", "")})
+    return out
 
 
 def status_line(engine: EngineLike, config: UIConfig, lang: str = "en") -> str:
@@ -278,7 +331,9 @@ class ChatController:
         Plain values on purpose: Gradio rebuilds a component (and its whole config) for every property update,
         gr.skip() included, which made the 22 card outputs of each streamed update the largest cost of a turn."""
         shown = conv.cards[: conv.prefs.n_recs]
-        return [card_html(shown[i], lang) if i < len(shown) else "" for i in range(MAX_CARDS)]
+        liked = set(conv.session.liked)
+        return [card_html(shown[i], lang, self.engine.item(shown[i].item_id), shown[i].item_id in liked)
+                if i < len(shown) else "" for i in range(MAX_CARDS)]
 
     # -- chat -------------------------------------------------------------------------------------------------
     def respond(self, message: str, conv: Conversation | None, lang: str,
@@ -341,15 +396,13 @@ class ChatController:
 
     def _cards_out(self, conv: Conversation, lang: str) -> list:
         """(cards_json, *bodies) for the cards now in the conversation."""
-        return [cards_payload(conv.cards[: conv.prefs.n_recs]), *self.card_bodies(conv, lang)]
+        shown = conv.cards[: conv.prefs.n_recs]
+        return [cards_payload(shown, [self.engine.item(c.item_id) for c in shown]), *self.card_bodies(conv, lang)]
 
     @staticmethod
     def _reply_html(text: str, notices: Sequence[Notice]) -> str:
-        body = as_text_html(text.strip())
-        if notices:
-            notes = "<br>".join(f"<small>{as_text_html(notice_line(n))}</small>" for n in notices)
-            body = f"{body}<br>{notes}" if body else notes
-        return body
+        lines = [text.strip(), *(notice_line(n) for n in notices)]
+        return as_text_html("\n".join(line for line in lines if line))
 
     # -- feedback ---------------------------------------------------------------------------------------------
     def feedback(self, item_id: str, kind: str, conv: Conversation | None, lang: str) -> tuple:
@@ -398,6 +451,7 @@ class ChatController:
         picked = ids_input(picked)
         query = text_input(query, MAX_QUERY_CHARS)
         hits = self.engine.search_titles(query, k=10) if query.strip() else []
+        hits = [(i, self._label(i, label, lang)) for i, label in hits]
         for item_id, label in hits:
             if len(conv.labels) < MAX_LABELS:
                 conv.labels.setdefault(item_id, label)
@@ -406,6 +460,15 @@ class ChatController:
         choices = [(conv.labels[i], i) for i in picked]
         choices += [(label, item_id) for item_id, label in hits if item_id not in picked]
         return gr.update(choices=choices, value=picked)
+
+    def _label(self, item_id: str, fallback: str, lang: str) -> str:
+        """A search hit as the reader knows it: "매트릭스 (1999) · The Matrix" in Korean, "The Matrix (1999)"."""
+        it = self.engine.item(item_id)
+        if it is None:
+            return fallback
+        title = display_title(it, lang)
+        label = f"{title} ({it.year})" if it.year else title
+        return label + (f" · {it.title}" if title != it.title else "")
 
     def like_titles(self, picked: list[str] | None, conv: Conversation | None, lang: str,
                     n_recs=None, domain=None, rerank=None, llm=None) -> Iterator[tuple]:
@@ -439,6 +502,99 @@ class ChatController:
                 else:
                     yield (gr.skip(), history, *self._cards_out(conv, lang))
 
+    # -- taste panel ----------------------------------------------------------------------------------------
+    def marks_update(self, conv: Conversation, lang: str):
+        return gr.update(choices=marked_choices(conv.session, self.engine.item, lang), value=[])
+
+    def journeys_of(self, conv: Conversation) -> list:
+        """The session's interest journeys (chatrec/journeys.py) over its liked titles: genres, decade, director."""
+        from chatrec.journeys import journeys
+
+        catalog = getattr(self.engine, "catalog", None)
+        liked = [i for i in conv.session.liked if catalog is not None and i in catalog]
+        return journeys(liked, catalog) if len(liked) >= 2 else []
+
+    def journeys_update(self, conv: Conversation, lang: str):
+        js = self.journeys_of(conv)
+        choices = [(f"{j.name(lang)} ({len(j)})", str(n)) for n, j in enumerate(js)]
+        return gr.update(choices=choices, value=None)
+
+    def taste(self, conv: Conversation | None, lang: str) -> tuple:
+        """(marks, journeys) for the taste panel after any change."""
+        lang = language_input(lang)
+        conv = self.ensure(conv, lang)
+        return self.marks_update(conv, lang), self.journeys_update(conv, lang)
+
+    def undo(self, picked: list[str] | None, conv: Conversation | None, lang: str) -> tuple:
+        """Take back the marks of the ticked titles. Returns (chatbot, cards_json, *bodies)."""
+        lang = language_input(lang)
+        conv = self.ensure(conv, lang)
+        picked = ids_input(picked)
+        with one_at_a_time(conv, lang):
+            undone = [i for i in picked if conv.session.unmark(i)]
+            if undone:
+                names = ", ".join(display_title(self.engine.item(i), lang) for i in undone if self.engine.item(i))
+                conv.messages.append({"role": "assistant", "content": as_text_html(t("undone", lang) + names)})
+                del conv.messages[:-MAX_MESSAGES]
+            return (list(conv.messages), *self._cards_out(conv, lang))
+
+    def export(self, conv: Conversation | None, lang: str) -> str:
+        lang = language_input(lang)
+        conv = self.ensure(conv, lang)
+        return export_markdown(conv.cards[: conv.prefs.n_recs], conv.session, self.engine.item, lang)
+
+    def steer(self, choice: Any, conv: Conversation | None, lang: str, n_recs=None, domain=None, rerank=None,
+              llm=None) -> Iterator[tuple]:
+        """A journey picked in the taste panel: its titles anchor the next recommendations (a typed request)."""
+        lang = language_input(lang)
+        conv = self.ensure(conv, lang)
+        js = self.journeys_of(conv)
+        index = int(choice) if isinstance(choice, str) and choice.isdigit() else -1
+        if not 0 <= index < len(js):
+            yield (list(conv.messages), *self._cards_out(conv, lang))
+            return
+        with one_at_a_time(conv, lang):
+            self.apply_prefs(conv, n_recs, domain, rerank, llm)
+            anchors = list(js[index].item_ids)
+            request = Request(intent="recommend", language=lang, new_topic=True, domain_set=True,
+                              wish=Wish(domain="movie", anchors=anchors))
+            lead = f"🧭 {js[index].name(lang)}\n"
+            for _, history in self._stream_turn(conv, None, lead=lead, request=request):
+                yield (history, *self._cards_out(conv, lang))
+
+    # -- persistence ------------------------------------------------------------------------------------------
+    @staticmethod
+    def snapshot(conv: Conversation | None) -> str:
+        """What the browser keeps (localStorage) between reloads: the engine's session as JSON."""
+        return conv.session.to_json() if isinstance(conv, Conversation) else ""
+
+    def restore(self, saved: Any, lang: str) -> tuple:
+        """A reload: the saved session, validated (unknown ids dropped, sizes capped, a forged or outdated one
+        refused), comes back with its chat and cards. Returns (conv, chatbot, cards_json, *bodies)."""
+        lang = language_input(lang)
+        conv = self.new_conversation(lang)
+        if saved:
+            try:
+                session = restore_session(saved, known=lambda i: self.engine.item(i) is not None)
+            except ValueError as e:
+                log.info("saved session refused: %s", str(e)[:200])
+                conv.messages.append({"role": "assistant", "content": as_text_html(t("restore_failed", lang))})
+            else:
+                conv.session = session
+                # A saved reply joins its streamed lines with newlines of their own: one line break each.
+                conv.messages = [{"role": turn.role, "content": as_text_html(re.sub(r"\n{2,}", "\n", turn.text))}
+                                 for turn in session.history][-MAX_MESSAGES:]
+                cards = []
+                for i in session.last_cards:
+                    it = self.engine.item(i)
+                    if it is not None and i not in session.disliked and i not in session.seen:
+                        reason, source = (list(session.card_notes.get(i) or []) + ["", ""])[:2]
+                        cards.append(Card(item_id=it.id, title=it.title, year=it.year, genres=tuple(it.genres),
+                                          domain=it.domain, reason=reason, source=source,
+                                          authors=tuple(it.authors)))
+                conv.cards = tuple(cards)
+        return (conv, list(conv.messages), *self._cards_out(conv, lang))
+
     # -- reset ------------------------------------------------------------------------------------------------
     def reset(self, lang: str, conv: Conversation | None = None) -> tuple:
         """A fresh session. Waits for the old one's running event, so its last update cannot bring it back."""
@@ -451,12 +607,41 @@ class ChatController:
         return ([], fresh, *self._cards_out(fresh, lang))
 
     # -- language ---------------------------------------------------------------------------------------------
+    def reexplain(self, conv: Conversation, lang: str) -> None:
+        """The language was switched: replies follow it from now on, and the cards' reasons are written again in
+        it from the same grounded facts (a reason is never shown in the other language)."""
+        session = conv.session
+        session.language = lang
+        if not conv.cards:
+            return
+        try:
+            wish = Wish.model_validate(session.state) if session.state else Wish()
+        except ValueError:
+            wish = Wish()
+        liked = [it for it in map(self.engine.item, session.liked) if it is not None]
+        cards = []
+        for c in conv.cards:
+            it = self.engine.item(c.item_id)
+            if it is not None:
+                others = [x for x in liked if x.id != it.id]  # a liked card is not its own evidence
+                ex = explain(it, lang=lang, liked=others, wish=wish, sources=("search",) if session.state else ())
+                c = replace(c, reason=ex.reason, source=ex.source)
+                if c.item_id in session.card_notes:
+                    session.card_notes[c.item_id] = [ex.reason, ex.source]
+            cards.append(c)
+        conv.cards = tuple(cards)
+
     def relabel(self, lang: str, conv: Conversation | None) -> list:
         lang = language_input(lang)
         ex = EXAMPLES[lang]
-        body_updates = ([gr.update(value=card_html(c, lang)) for c in conv.cards[: conv.prefs.n_recs]]
-                        if isinstance(conv, Conversation) else [])
-        body_updates += [gr.skip()] * (MAX_CARDS - len(body_updates))
+        if isinstance(conv, Conversation):
+            with one_at_a_time(conv, lang):
+                self.reexplain(conv, lang)
+            body_updates = [gr.update(value=b) for b in self.card_bodies(conv, lang)]
+            marks, journeys = self.marks_update(conv, lang), self.journeys_update(conv, lang)
+        else:
+            body_updates = [gr.skip()] * MAX_CARDS
+            marks, journeys = gr.update(), gr.update()
         return [
             gr.update(value=f"## {t('title', lang)}"),
             gr.update(value=status_line(self.engine, self.config, lang)),
@@ -481,6 +666,14 @@ class ChatController:
             gr.update(label=t("domain", lang), choices=self._domain_choices(lang)),
             *[gr.update(value=t(kind, lang)) for _ in range(MAX_CARDS) for kind in FEEDBACK_KINDS],
             *body_updates,
+            gr.update(label=t("taste", lang)),
+            gr.update(value=t("taste_hint", lang)),
+            gr.update(value=t("undo", lang)),
+            gr.update(value=t("export", lang)),
+            gr.update(label=t("export_text", lang)),
+            gr.update(value=t("journey_go", lang)),
+            {**marks, "label": t("marks", lang)},
+            {**journeys, "label": t("journeys", lang), "info": t("journeys_hint", lang)},
         ]
 
     def _domain_choices(self, lang: str) -> list[tuple[str, str]]:
@@ -490,16 +683,70 @@ class ChatController:
 
 # ------------------------------------------------------------------------------------------------ layout
 CSS = """
-.rec-card {padding: 4px 2px;}
-.rec-title {font-weight: 600; font-size: 1.05em;}
-.rec-year {font-weight: 400; opacity: .75;}
+.rec-card {display: flex; gap: 10px; padding: 4px 2px; align-items: flex-start;}
+.rec-poster {width: 72px; min-width: 72px; height: 108px; object-fit: cover; border-radius: 6px;}
+.rec-placeholder {display: flex; align-items: center; justify-content: center; font-size: 28px;
+  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary);}
+.rec-body {flex: 1; min-width: 0;}
+.rec-title {font-weight: 600; font-size: 1.05em; overflow-wrap: anywhere; word-break: keep-all;}
+.rec-year {font-weight: 400; opacity: .75; white-space: nowrap;}
+.rec-original {font-size: .8em; opacity: .7;}
 .rec-genres, .rec-authors {font-size: .85em; opacity: .8;}
 .rec-reason {margin-top: 4px;}
-.rec-source {font-size: .85em; opacity: .75; font-style: italic;}
+.rec-links {font-size: .85em; margin-top: 2px;}
+.rec-mark {font-size: .85em; color: var(--color-accent); margin-top: 2px;}
 .card-buttons button {min-width: 0 !important;}
 #status-line {font-size: .9em; opacity: .85;}
 .rec-slot:not(:has(.rec-card)) {display: none !important;}
 #cards-panel:has(.rec-card) #no-cards {display: none !important;}
+#chatbot .message {white-space: pre-wrap;}
+/* Desktop: chat and the panels under it on the left, cards on the right. Phone: chat, cards, then the panels. */
+#main-row {display: grid !important; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr);
+  grid-template-areas: "chat cards" "extras cards"; gap: 16px; align-items: start;}
+#chat-col {grid-area: chat; min-width: 0 !important;}
+#cards-panel {grid-area: cards; min-width: 0 !important;}
+#extras-col {grid-area: extras; min-width: 0 !important;}
+@media (max-width: 820px) {
+  #main-row {grid-template-columns: minmax(0, 1fr); grid-template-areas: "chat" "cards" "extras";}
+  #chatbot {height: 360px !important;}
+  #header-row {flex-wrap: wrap !important;}
+  #app-title {min-width: 100% !important;}
+  .card-buttons {flex-wrap: nowrap !important;}
+}
+"""
+
+# Names the card buttons for screen readers from the card they belong to ("Like The Matrix"): the data-aria-*
+# attributes carry plain text, set as aria-label (never markup). Runs on every change of the cards.
+PAGE_JS = """
+() => {
+  const name = () => {
+    document.querySelectorAll('.rec-slot').forEach((slot) => {
+      const card = slot.querySelector('.rec-card');
+      ['like', 'dislike', 'seen'].forEach((kind) => {
+        const b = slot.querySelector('button[id^="' + kind + '-"]');
+        if (!b) return;
+        const label = card ? card.getAttribute('data-aria-' + kind) : null;
+        if (label && b.getAttribute('aria-label') !== label) b.setAttribute('aria-label', label);
+      });
+    });
+  };
+  new MutationObserver(name).observe(document.body, {childList: true, subtree: true});
+  name();
+}
+"""
+
+STORAGE_KEY = "chatrec-session"
+SAVE_JS = f"(v) => {{ if (v) localStorage.setItem('{STORAGE_KEY}', v); }}"
+LOAD_JS = f"(s, l) => [localStorage.getItem('{STORAGE_KEY}') || '', l]"
+
+DOWNLOAD_JS = """
+(text) => {
+  if (!text) return;
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], {type: 'text/markdown;charset=utf-8'}));
+  a.download = 'chatrec-list.md';
+  document.body.appendChild(a); a.click(); a.remove();
+}
 """
 
 
@@ -518,14 +765,18 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
         # One Conversation per browser session, made when the session first needs it (a function, not a value:
         # Gradio calls it per session; a value would be deep-copied from one shared object).
         conv = gr.State(lambda: ctl.new_conversation())
-        with gr.Row(equal_height=True):
-            title = gr.Markdown(f"## {t('title', lang0)}")
+        # The session as JSON in this browser's localStorage, so a reload continues it. Read by the load event's
+        # own script (gr.BrowserState fills its value after the load event may already have run); whatever it
+        # holds is validated by ChatController.restore before use.
+        saved = gr.Textbox(visible=False, elem_id="saved-session")
+        with gr.Row(equal_height=True, elem_id="header-row"):
+            title = gr.Markdown(f"## {t('title', lang0)}", elem_id="app-title")
             lang = Choice([("한국어", "ko"), ("English", "en")], value=lang0, show_label=False, container=False,
                             elem_id="lang-toggle", scale=0, min_width=240)
         status = gr.Markdown(status_line(engine, config, lang0), elem_id="status-line")
 
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
+        with gr.Row(equal_height=False, elem_id="main-row"):
+            with gr.Column(scale=3, elem_id="chat-col"):
                 chatbot = gr.Chatbot(
                     label=t("chat", lang0), elem_id="chatbot", height=460,
                     render_markdown=False, sanitize_html=True, allow_tags=False, latex_delimiters=[],
@@ -541,23 +792,6 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
                     ex_buttons = [gr.Button(e, size="sm", elem_id=f"example-{i}")
                                   for i, e in enumerate(EXAMPLES[lang0])]
                 reset = gr.Button(t("reset", lang0), size="sm", variant="secondary", elem_id="reset")
-
-                with gr.Accordion(t("onboarding", lang0), open=True, elem_id="onboarding") as onboarding:
-                    hint = gr.Markdown(t("onboarding_hint", lang0))
-                    search = gr.Textbox(label=t("search", lang0), placeholder=t("search_placeholder", lang0),
-                                        elem_id="title-search", lines=1, max_length=MAX_QUERY_CHARS)
-                    picks = PickList(choices=[], label=t("picks", lang0), elem_id="title-picks")
-                    like_picks = gr.Button(t("like_picks", lang0), size="sm", elem_id="like-picks")
-
-                with gr.Accordion(t("settings", lang0), open=False, elem_id="settings") as settings_acc:
-                    llm = ChoiceMenu(list(config.llm_choices), value=config.llm_choices[0], label=t("llm", lang0),
-                                      interactive=len(config.llm_choices) > 1, elem_id="llm-choice")
-                    rerank = Choice([(rerank_label(m, lang0), m) for m in config.rerank_modes],
-                                      value=config.rerank_modes[0], label=t("rerank", lang0), elem_id="rerank")
-                    n_recs = Count(1, MAX_CARDS, value=config.n_recs, step=1, label=t("n_recs", lang0),
-                                       elem_id="n-recs")
-                    domain = Choice(ctl._domain_choices(lang0), value=config.domains[0], label=t("domain", lang0),
-                                      elem_id="domain")
 
             with gr.Column(scale=2, elem_id="cards-panel"):
                 cards_title = gr.Markdown(t("cards", lang0))
@@ -577,37 +811,87 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
                 fb_kind = gr.Textbox(visible=False)
                 fb_go = gr.Button(visible=False)
 
+            with gr.Column(scale=3, elem_id="extras-col"):
+                with gr.Accordion(t("onboarding", lang0), open=True, elem_id="onboarding") as onboarding:
+                    hint = gr.Markdown(t("onboarding_hint", lang0))
+                    search = gr.Textbox(label=t("search", lang0), placeholder=t("search_placeholder", lang0),
+                                        elem_id="title-search", lines=1, max_length=MAX_QUERY_CHARS)
+                    picks = PickList(choices=[], label=t("picks", lang0), elem_id="title-picks")
+                    like_picks = gr.Button(t("like_picks", lang0), size="sm", elem_id="like-picks")
+
+                with gr.Accordion(t("taste", lang0), open=True, elem_id="taste") as taste_acc:
+                    taste_hint = gr.Markdown(t("taste_hint", lang0))
+                    marks = PickList(choices=[], label=t("marks", lang0), elem_id="marks")
+                    with gr.Row():
+                        undo = gr.Button(t("undo", lang0), size="sm", elem_id="undo")
+                        export = gr.Button(t("export", lang0), size="sm", elem_id="export")
+                    export_text = gr.Textbox(label=t("export_text", lang0), elem_id="export-text", lines=4,
+                                             max_lines=12, buttons=["copy"], interactive=False, visible=False)
+                    journeys = Choice([], label=t("journeys", lang0), info=t("journeys_hint", lang0),
+                                      elem_id="journeys")
+                    journey_go = gr.Button(t("journey_go", lang0), size="sm", elem_id="journey-go")
+
+                # Only settings that change something are shown: one rerank mode or one LLM is no choice.
+                with gr.Accordion(t("settings", lang0), open=False, elem_id="settings") as settings_acc:
+                    llm = ChoiceMenu(list(config.llm_choices), value=config.llm_choices[0], label=t("llm", lang0),
+                                     visible=len(config.llm_choices) > 1, elem_id="llm-choice")
+                    rerank = Choice([(rerank_label(m, lang0), m) for m in config.rerank_modes],
+                                    value=config.rerank_modes[0], label=t("rerank", lang0), elem_id="rerank",
+                                    visible=len(config.rerank_modes) > 1)
+                    n_recs = Count(1, MAX_CARDS, value=config.n_recs, step=1, label=t("n_recs", lang0),
+                                   elem_id="n-recs")
+                    domain = Choice(ctl._domain_choices(lang0), value=config.domains[0], label=t("domain", lang0),
+                                    elem_id="domain", visible=len(config.domains) > 1)
+
         card_outputs = bodies  # a slot without a card is hidden by CSS, so no visibility updates are needed
         prefs_inputs = [n_recs, domain, rerank, llm]
+        quiet = {"api_visibility": "private", "show_progress": "hidden"}
 
-        gr.on([msg.submit, send.click], ctl.respond, [msg, conv, lang, *prefs_inputs],
-              [msg, chatbot, cards_json, *card_outputs], api_name="chat")
+        def after(event) -> None:
+            """Every change of the session: refresh the taste panel and save the session in the browser."""
+            event.then(ctl.taste, [conv, lang], [marks, journeys], **quiet).then(
+                ctl.snapshot, [conv], [saved], **quiet).then(None, [saved], None, js=SAVE_JS)
+
+        after(gr.on([msg.submit, send.click], ctl.respond, [msg, conv, lang, *prefs_inputs],
+                    [msg, chatbot, cards_json, *card_outputs], api_name="chat"))
         for b in ex_buttons:
             # An example is sent as a message straight away (it also shows what the assistant can do).
-            b.click(ctl.respond, [b, conv, lang, *prefs_inputs],
-                    [msg, chatbot, cards_json, *card_outputs], api_visibility="private")
+            after(b.click(ctl.respond, [b, conv, lang, *prefs_inputs],
+                          [msg, chatbot, cards_json, *card_outputs], api_visibility="private"))
 
         fb_outputs = [chatbot, cards_json, *card_outputs]
         for i, row_buttons in enumerate(fb_buttons):
             for kind, b in zip(FEEDBACK_KINDS, row_buttons):
-                b.click(_slot_handler(ctl, i, kind), [conv, lang], fb_outputs, api_visibility="private")
-        fb_go.click(ctl.feedback, [fb_item, fb_kind, conv, lang], fb_outputs, api_name="feedback")
+                after(b.click(_slot_handler(ctl, i, kind), [conv, lang], fb_outputs, api_visibility="private"))
+        after(fb_go.click(ctl.feedback, [fb_item, fb_kind, conv, lang], fb_outputs, api_name="feedback"))
 
-        search.input(ctl.search, [search, picks, conv, lang], [picks], api_name="search_titles",
-                     trigger_mode="always_last", show_progress="hidden")
-        like_picks.click(ctl.like_titles, [picks, conv, lang, *prefs_inputs],
-                         [picks, chatbot, cards_json, *card_outputs], api_name="like_titles")
+        # `change`, not `input`: text committed by an IME (Korean), pasted or deleted arrives without key events.
+        search.change(ctl.search, [search, picks, conv, lang], [picks], api_name="search_titles",
+                      trigger_mode="always_last", show_progress="hidden")
+        after(like_picks.click(ctl.like_titles, [picks, conv, lang, *prefs_inputs],
+                               [picks, chatbot, cards_json, *card_outputs], api_name="like_titles"))
+        after(undo.click(ctl.undo, [marks, conv, lang], fb_outputs, api_visibility="private"))
+        export.click(ctl.export, [conv, lang], [export_text], **quiet).then(
+            lambda: gr.update(visible=True), None, [export_text], **quiet).then(
+            None, [export_text], None, js=DOWNLOAD_JS)
+        after(journey_go.click(ctl.steer, [journeys, conv, lang, *prefs_inputs], fb_outputs,
+                               api_visibility="private"))
         reset_outputs = [chatbot, conv, cards_json, *card_outputs]
-        reset.click(ctl.reset, [lang, conv], reset_outputs, api_name="reset")
+        after(reset.click(ctl.reset, [lang, conv], reset_outputs, api_name="reset"))
         # The Chatbot's own trash button clears the page: start a fresh session so both agree.
-        chatbot.clear(ctl.reset, [lang, conv], reset_outputs, api_visibility="private")
+        after(chatbot.clear(ctl.reset, [lang, conv], reset_outputs, api_visibility="private"))
 
         relabel_outputs = [title, status, chatbot, msg, send, reset, ex_label, *ex_buttons, cards_title, empty, onboarding,
                            hint, search, picks, like_picks, settings_acc, llm, rerank, n_recs, domain,
-                           *[b for row in fb_buttons for b in row], *bodies]
-        lang.change(ctl.relabel, [lang, conv], relabel_outputs, api_visibility="private", show_progress="hidden")
-        # Follow the browser's language on first load (the toggle can switch it any time).
-        demo.load(None, None, [lang], js="() => (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en'")
+                           *[b for row in fb_buttons for b in row], *bodies,
+                           taste_acc, taste_hint, undo, export, export_text, journey_go, marks, journeys]
+        after(lang.change(ctl.relabel, [lang, conv], relabel_outputs, api_visibility="private",
+                          show_progress="hidden"))
+        # On load: continue the session this browser saved (validated), then follow the browser's language when
+        # nothing was said yet (the toggle can switch it any time).
+        demo.load(ctl.restore, [saved, lang], [conv, chatbot, cards_json, *card_outputs], js=LOAD_JS, **quiet).then(
+            ctl.taste, [conv, lang], [marks, journeys], **quiet).then(
+            None, None, [lang], js="() => (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en'")
 
     # A bounded queue: past MAX_QUEUED waiting events a client gets "queue full" (HTTP 503) instead of a server
     # that piles up work.
@@ -626,7 +910,8 @@ def launch_ui(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, sha
     """
     guard = Middleware(HTTPGuard, allowed_hosts=None if share else allowed_hosts_for(host, allowed_hosts),
                        fn_indices=tuple(demo.fns))
-    return demo.launch(server_name=host, server_port=port, share=share, css=CSS, prevent_thread_lock=not block,
+    return demo.launch(server_name=host, server_port=port, share=share, css=CSS, js=PAGE_JS,
+                       prevent_thread_lock=not block,
                        quiet=quiet, show_error=False, auth=auth, max_file_size=1, enable_monitoring=False,
                        ssr_mode=False, pwa=False, mcp_server=False, footer_links=["api"],
                        app_kwargs={"middleware": [guard]})
