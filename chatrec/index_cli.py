@@ -5,6 +5,9 @@
                                                                        retrieval/documents.py)
   chatrec-index search "우주를 배경으로 한 잔잔한 SF" [--k 10 --domain movie --mode hybrid]
   chatrec-index info                                                   where the store is and what it holds
+  chatrec-index enrich [--dataset ml-latest-small --limit N]           Korean titles, posters, runtimes...:
+                                                                       TMDB with TMDB_API_KEY, else Wikidata
+                                                                       (cached under DATA_DIR/enrich, resumable)
 
 Store location: embedded under CACHE_DIR/knowledge, or a server when --chroma-host/--chroma-port (CHROMA_HOST /
 CHROMA_PORT) are set. Exit codes: 0 ok, 2 bad input, 3 store unavailable or built with another encoder.
@@ -65,7 +68,30 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--genre", action="append", dest="genres")
     s.add_argument("--mode", default="hybrid", choices=("hybrid", "vector", "bm25"))
     sub.add_parser("info", parents=[common], help="show the store location and size")
+    e = sub.add_parser("enrich", parents=[common], help="fetch Korean titles, posters, runtimes (TMDB / Wikidata)")
+    e.add_argument("--dataset", default="ml-latest-small", choices=DATASET_NAMES)
+    e.add_argument("--data-dir", type=Path)
+    e.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data")
+    e.add_argument("--limit", type=int, help="fetch at most this many movies in this run (resume later)")
+    e.add_argument("--tmdb-url", default=None, help=argparse.SUPPRESS)  # tests: a local server
+    e.add_argument("--wikidata-url", default=None, help=argparse.SUPPRESS)
     return p
+
+
+def _enrich(ns, settings: Settings) -> int:
+    """`chatrec-index enrich`: fill the enrichment cache for a dataset's movies (see retrieval/enrich.py)."""
+    from retrieval import enrich
+    from retrieval.datasets import DataLocator, load_dataset
+
+    loc = DataLocator(data_dir=settings.data_dir, cache_dir=settings.cache_dir,
+                      allow_download=settings.allow_download, progress=not ns.no_progress)
+    items = list(load_dataset(ns.dataset, loc, with_text=False).catalog)
+    root = enrich.cache_root(settings.data_dir, settings.cache_dir)
+    key = settings.tmdb_api_key.get_secret_value()
+    urls = {k: v for k, v in (("tmdb_url", ns.tmdb_url), ("wikidata_url", ns.wikidata_url)) if v}
+    report = enrich.enrich(items, root, tmdb_api_key=key, limit=ns.limit, progress=not ns.no_progress, **urls)
+    print(f"{root} ({'TMDB' if key else 'Wikidata, no TMDB_API_KEY'}): {report}")
+    return 0
 
 
 def _settings(ns) -> Settings:
@@ -85,6 +111,12 @@ def _settings(ns) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     settings = _settings(ns)
+    if ns.cmd == "enrich":  # needs no store
+        try:
+            return _enrich(ns, settings)
+        except (DatasetError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     config = knowledge_config(settings, collection=ns.collection, progress=not ns.no_progress)
     if ns.path is not None:
         if settings.chroma_host:

@@ -86,6 +86,9 @@ class Settings(BaseModel):
     # Host names the app answers to when bound beyond loopback (comma-separated), besides this machine's names.
     allowed_hosts: str = ""
     log_level: str = "INFO"
+    # Catalog enrichment (`chatrec-index enrich`): with a TMDB key, Korean titles, posters, runtimes and more;
+    # without one, Korean titles from Wikidata. The app itself only reads what was cached.
+    tmdb_api_key: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -113,6 +116,7 @@ class Settings(BaseModel):
         """A loggable view: secrets are never shown, URLs lose their credentials and query."""
         d = self._values()
         d["llm_api_key"] = "***" if self.llm_api_key.get_secret_value() else ""
+        d["tmdb_api_key"] = "***" if self.tmdb_api_key.get_secret_value() else ""
         d["auth"] = "***" if self.auth is not None else None
         d["llm_base_url"] = safe_url(self.llm_base_url)
         return d
@@ -155,7 +159,7 @@ def redact_urls(text: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ env and flags
 # Standard variables users already have set for their tools.
-_ALIASES = {"llm_api_key": ("OPENAI_API_KEY",), "chroma_host": ("CHROMA_HOST",), "chroma_port": ("CHROMA_PORT",),
+_ALIASES = {"llm_api_key": ("OPENAI_API_KEY",), "tmdb_api_key": ("TMDB_API_KEY",), "chroma_host": ("CHROMA_HOST",), "chroma_port": ("CHROMA_PORT",),
             "llm_base_url": ("OPENAI_BASE_URL",)}
 
 
