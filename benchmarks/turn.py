@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -107,8 +108,45 @@ def bench_no_llm(parts, n_turns: int):
     return total, und, cand
 
 
+class ServerLog:
+    """Token counts of each request, read from the llama.cpp server's verbose log (llama-cpp-python prints the
+    prefix-cache hit and the prompt/eval token counts of every request; its HTTP answer carries neither the cached
+    count nor, when streaming, any usage)."""
+
+    _HIT = re.compile(r"Llama\.generate: (\d+) prefix-match hit")
+    _FULL = re.compile(r"Llama\.generate: full prompt already cached")
+    _PROMPT = re.compile(r"prompt eval time =\s*[\d.]+ ms /\s*(\d+) tokens")
+    _EVAL = re.compile(r"\beval time =\s*[\d.]+ ms /\s*(\d+) runs")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def mark(self) -> None:
+        self.offset = self.path.stat().st_size
+
+    def requests(self) -> list[dict]:
+        """(prompt, cached, completion) tokens of every request finished since the last mark()."""
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            text = f.read().decode("utf-8", "replace")
+        out, hit = [], 0
+        for line in text.splitlines():
+            if m := self._HIT.search(line):
+                hit = int(m.group(1))
+            elif self._FULL.search(line):
+                hit = -1  # the whole prompt: the next "prompt eval" line says 0 or 1 tokens
+            elif m := self._PROMPT.search(line):
+                evaluated = int(m.group(1))
+                out.append({"prompt": evaluated + max(hit, 0), "cached": max(hit, 0), "evaluated": evaluated})
+                hit = 0
+            elif (m := self._EVAL.search(line)) and out and "completion" not in out[-1]:
+                out[-1]["completion"] = int(m.group(1))
+        return out
+
+
 def bench_llm(parts, n_turns: int, max_tokens: int):
-    from chatrec.events import TextChunk
+    from chatrec.events import Cards, Notice, TextChunk
     from chatrec.llm import OpenAICompatibleLLM
     from tests.fixtures.llama_server import _skip_reason, gguf_path, start_llama_server
 
@@ -118,49 +156,76 @@ def bench_llm(parts, n_turns: int, max_tokens: int):
         return None
     import tempfile
 
-    server = start_llama_server(gguf_path(), Path(tempfile.mkdtemp()) / "server.log")
+    log_path = Path(tempfile.mkdtemp()) / "server.log"
+    server = start_llama_server(gguf_path(), log_path)
+    slog = ServerLog(log_path)
     try:
         llm = OpenAICompatibleLLM(base_url=server.base_url, api_key="", model="local", max_tokens=max_tokens,
                                   timeout_s=120, max_retries=1)
         list(llm.stream([("user", "hi")], max_tokens=4))  # warm the server
         eng = engine_for(parts, llm=llm, llm_backend="openai", rerank="llm", llm_max_tokens=max_tokens)
-        first, first_llm, end, raw_first, progress = [], [], [], [], []
+        res = {k: [] for k in ("raw", "progress", "cards", "first", "end", "calls", "structured_s", "stream_s",
+                               "stream_first_s", "prompt", "cached", "completion", "fallback")}
         for i in range(n_turns):
             t = time.perf_counter()
             it = llm.stream([("user", SCRIPT[i % len(SCRIPT)][1])], max_tokens=8)
             next(it)
-            raw_first.append(time.perf_counter() - t)
+            res["raw"].append(time.perf_counter() - t)
             for _ in it:
                 pass
-        starts: list[float] = []  # perf_counter of the first piece of every llm.stream call (profile, reply)
-        orig = llm.stream
+        calls: list[str] = []
+        orig_stream, orig_structured = llm.stream, llm.structured
 
         def stream(*a, **k):
-            first_piece = True
-            for piece in orig(*a, **k):
-                if first_piece:
-                    starts.append(time.perf_counter())
-                    first_piece = False
-                yield piece
+            t0, first = time.perf_counter(), None
+            calls.append("stream")
+            try:
+                for piece in orig_stream(*a, **k):
+                    if first is None:
+                        first = time.perf_counter() - t0
+                        res["stream_first_s"].append(first)
+                    yield piece
+            finally:
+                res["stream_s"].append(time.perf_counter() - t0)
 
-        llm.stream = stream
+        def structured(*a, **k):
+            t0 = time.perf_counter()
+            calls.append("structured")
+            try:
+                return orig_structured(*a, **k)
+            finally:
+                res["structured_s"].append(time.perf_counter() - t0)
+
+        llm.stream, llm.structured = stream, structured
         for i in range(n_turns):
             lang, msg = SCRIPT[i % len(SCRIPT)]
             s = eng.new_session(lang)
-            starts.clear()
+            calls.clear()
+            slog.mark()
             t = time.perf_counter()
-            got_first = got_event = None
+            got_first = got_event = got_cards = None
+            fell_back = False
             for ev in eng.turn(s, msg):
+                now = time.perf_counter() - t
                 if got_event is None:
-                    got_event = time.perf_counter() - t
-                    progress.append(got_event)
+                    got_event = now
                 if isinstance(ev, TextChunk) and got_first is None:
-                    got_first = time.perf_counter() - t
-            end.append(time.perf_counter() - t)
-            first.append(got_first)
-            if starts:
-                first_llm.append(starts[-1] - t)  # the reply is the turn's last stream
-        return raw_first, progress, first, first_llm, end
+                    got_first = now
+                if isinstance(ev, Cards) and got_cards is None:
+                    got_cards = now
+                fell_back |= isinstance(ev, Notice) and ev.kind == "fallback"
+            res["end"].append(time.perf_counter() - t)
+            res["progress"].append(got_event)
+            res["first"].append(got_first)
+            if got_cards is not None:
+                res["cards"].append(got_cards)
+            res["calls"].append(len(calls))
+            res["fallback"].append(fell_back)
+            time.sleep(0.3)  # the server prints a request's counts after answering it
+            reqs = slog.requests()
+            for key in ("prompt", "cached", "completion"):
+                res[key].append(sum(r.get(key, 0) for r in reqs))
+        return res
     finally:
         server.stop()
 
@@ -191,14 +256,25 @@ def main(argv=None) -> int:
     if args.llm_turns > 0:
         res = bench_llm(parts, args.llm_turns, args.max_tokens)
         if res:
-            raw, progress, first, first_llm, end = res
             print(f"\n{'llama.cpp SmolLM2-135M (rerank=llm)':<38} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
-            print(row("raw server first token (short prompt)", raw))
-            print(row("turn: first event (progress line)", progress))
-            print(row("turn: first text chunk", first))
-            if first_llm:
-                print(row("turn: first token of the LLM reply", first_llm))
-            print(row("turn: complete", end))
+            print(row("raw server first token (short prompt)", res["raw"]))
+            print(row("turn: first event (progress line)", res["progress"]))
+            if res["cards"]:
+                print(row("turn: cards", res["cards"]))
+            print(row("turn: first text chunk", res["first"]))
+            print(row("turn: complete", res["end"]))
+            for key, name in (("structured_s", "  call: structured (whole call)"),
+                              ("stream_first_s", "  call: stream, first piece"), ("stream_s", "  call: stream (whole)")):
+                if res[key]:
+                    print(row(name, res[key]))
+            n = len(res["calls"])
+            prompt, cached = sum(res["prompt"]), sum(res["cached"])
+            print(f"\nper turn (n={n}): LLM calls mean {np.mean(res['calls']):.2f} / max {max(res['calls'])}; "
+                  f"prompt tokens mean {np.mean(res['prompt']):.0f} (p50 {np.median(res['prompt']):.0f}); "
+                  f"completion tokens mean {np.mean(res['completion']):.0f}; "
+                  f"evaluated prompt tokens mean {np.mean(res['prompt']) - np.mean(res['cached']):.0f}")
+            print(f"prefix-cache hit: {cached}/{prompt} prompt tokens = {cached / max(prompt, 1):.1%}; "
+                  f"turns with a fallback notice: {sum(res['fallback'])}/{n}")
     return 0
 
 

@@ -1,7 +1,9 @@
 """One conversation turn end to end, as a generator of events (TextChunk…, Notice…, Cards).
 
 understand → candidates (ALS ∪ knowledge ∪ popularity) → profile + rerank (LLM | LM scorer | score order) →
-grounded explanations → streamed reply + cards. The engine holds no per-user state: each call works on a copy of
+grounded explanations → cards, then the streamed reply (the cards come first when the LLM writes the intro: they are
+known as soon as the ranking is). With an LLM a turn makes at most two calls in the common case (ranking, intro),
+three when the rules are unsure of the message, all within settings.llm_turn_budget_s (chatrec.llm.TurnLLM). The engine holds no per-user state: each call works on a copy of
 the Session and writes it back only when the turn's decisions are made, so an exception leaves the session as it
 was. A turn never raises: any failure becomes a polite message in the user's language.
 """
@@ -25,11 +27,11 @@ from retrieval.types import Catalog, Item
 from . import prompts
 from .candidates_turn import Candidate, CandidateAssembler, CandidateSet, PopularityIndex
 from .events import Card, Cards, Event, FeedbackKind, Notice, TextChunk
-from .explain import display_title, explain, shared_attributes, validate_llm_reason
-from .llm import LLM, LLMError, NoLLM
+from .explain import display_title, explain, shared_attributes
+from .llm import LLM, LLMError, NoLLM, TurnLLM
 from .ranker import RankerModel
 from .request import PersonRef, Request, Wish
-from .rerank import Ranking, llm_rerank, lm_rerank, refresh_profile, score_order
+from .rerank import Ranking, candidate_lines, llm_rerank, lm_rerank, refresh_profile, score_order
 from .session import Session
 from .settings import Settings
 from .state import merge
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 2000
 MAX_ITEM_ID_CHARS = 64  # longer than any catalog id ("ml1m:2571", "book:10000")
 MAX_SEARCH_HITS = 50
-REPLY_MAX_TOKENS = 120
+REPLY_MAX_TOKENS = 70  # two short sentences; every token is ~15 ms on a small CPU server
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _TAG = re.compile(r"<[^>]{0,200}>")
 # Sentences an intro must not contain: the card list echoed back (the cards already show it), talk about itself
@@ -68,6 +70,8 @@ class _Reply:
     llm_failures: dict[str, str] = field(default_factory=dict)  # step → LLMError kind
     llm_intro: list[tuple[str, str]] | None = None  # (label, reason) picks for the LLM-written intro
     request: str = ""
+    llm: TurnLLM | None = None  # this turn's budgeted, metered view of the LLM
+    llm_lines: list[str] = field(default_factory=list)  # the candidate lines the ranking prompt showed
 
 
 class Engine:
@@ -160,9 +164,10 @@ class Engine:
         try:
             text, truncated = clean_message(message)
             work = session.copy()
-            req, notes = self.understander.understand(text, work, domain=domain)
+            llm = self._turn_llm()
+            req, notes = self.understander.understand(text, work, domain=domain, llm=llm, trust_rules=True)
             work.add_turn("user", text[:1000])
-            yield from self._respond(session, work, req, text, said, truncated=truncated, llm_notes=notes)
+            yield from self._respond(session, work, req, text, said, truncated=truncated, llm_notes=notes, llm=llm)
         except Exception:  # the promise: a turn never raises; the session keeps its last good state
             log.exception("turn failed")
             apology = prompts.msg("error", lang)
@@ -208,21 +213,34 @@ class Engine:
             wish.domain = "movie"
         return self._assemble(work, wish, n=k, n_min=1)
 
+    def _turn_llm(self) -> TurnLLM:
+        return TurnLLM(self.llm, self.settings.llm_turn_budget_s)
+
     def _respond(self, session: Session, work: Session, req: Request, text: str, said: list[str], *,
-                 truncated: bool = False, llm_notes: Sequence[str] = ()) -> Iterator[Event]:
+                 truncated: bool = False, llm_notes: Sequence[str] = (), llm: TurnLLM | None = None
+                 ) -> Iterator[Event]:
         lang = work.language = req.language
+        llm = llm or self._turn_llm()
         for note in req.notes:
             log.debug("understand: %s", note)
         if self._ranks_with_a_model(req):
             # The LLM steps take seconds on a small server: say at once that the turn is being worked on.
             yield Notice(prompts.msg("working", lang), "progress")
-        reply = self._decide(work, req, text)
+        reply = self._decide(work, req, text, llm)
         for kind in llm_notes:
             reply.llm_failures.setdefault("understand", kind)
         if truncated:
             reply.notices.insert(0, Notice(prompts.msg("truncated", lang, n=f"{MAX_MESSAGE_CHARS:,}"), "info"))
         session.replace_with(work)  # decisions made: commit before streaming
-        yield from self._emit(session, reply, lang, said)
+        cards_s = text_s = None
+        for ev in self._emit(session, reply, lang, said):
+            if cards_s is None and isinstance(ev, Cards):
+                cards_s = llm.elapsed_s()
+            if text_s is None and isinstance(ev, TextChunk):
+                text_s = llm.elapsed_s()
+            yield ev
+        if llm.calls:
+            log.debug("turn: cards at %s s, first text at %s s; %s", _secs(cards_s), _secs(text_s), llm.summary())
 
     def feedback(self, session: Session, item_id: str, kind: FeedbackKind) -> Iterator[Event]:
         lang = session.language
@@ -262,9 +280,9 @@ class Engine:
     # ---------------------------------------------------------------------------------------------------------
     # deciding
 
-    def _decide(self, work: Session, req: Request, text: str) -> _Reply:
+    def _decide(self, work: Session, req: Request, text: str, llm: TurnLLM) -> _Reply:
         lang = req.language
-        r = _Reply(request=text)
+        r = _Reply(request=text, llm=llm)
         if req.intent in ("empty", "emoji", "injection", "off_topic", "greeting"):
             r.intro = prompts.msg(req.intent, lang)
             return r
@@ -375,16 +393,12 @@ class Engine:
         return self.assembler.assemble(seeds=seeds, wish=wish, exclude=work.excluded() | set(exclude), n=n,
                                        n_min=n_min)
 
-    def _explain(self, work: Session, wish: Wish, cand, lang: str, llm_reason: str | None = None,
-                 card_ids: Sequence[str] = ()) -> Card:
+    def _explain(self, work: Session, wish: Wish, cand, lang: str) -> Card:
         liked_items = [it for it in (self.item(i) for i in work.liked) if it is not None]
         made_by = [p.name for p in wish.people if self.assembler.fits(cand.item, wish.model_copy(
             update={"people": [p]}))] if wish.people else []
         ex = explain(cand.item, lang=lang, liked=liked_items, wish=wish, sources=cand.sources, made_by=made_by)
-        reason = ex.reason
-        if llm_reason and self._reason_ok(llm_reason, cand.item, liked_items, card_ids, lang):
-            reason = llm_reason
-        return _card(cand.item, reason, ex.source)
+        return _card(cand.item, ex.reason, ex.source)
 
     def _recommend(self, work: Session, req: Request, r: _Reply, *, intro_key: str | None = None) -> _Reply:
         lang = req.language
@@ -408,19 +422,18 @@ class Engine:
             work.show([])
             return r
 
-        llm_ok = self.llm.enabled
-        fail = refresh_profile(work, self.llm if llm_ok else None, self.item, lang)
-        if fail:
-            r.llm_failures["profile"] = fail
-            llm_ok = fail not in ("unavailable", "timeout")  # don't wait on a dead server twice in one turn
-        ranking = self._rank(work, cands, lang, r, llm_ok)
+        refresh_profile(work, self.item)
+        llm_ok = r.llm is not None and r.llm.enabled
+        if llm_ok:  # the ranking and the intro prompts share these lines (one prefix for the server's cache)
+            r.llm_lines = candidate_lines(cands, s.n_recs)
+        ranking = self._rank(work, cands, lang, r)
         if ranking.fallback and s.rerank == "llm":
             r.llm_failures["rerank"] = ranking.fallback
         elif ranking.fallback and s.rerank == "lm":
             r.notices.append(Notice(prompts.msg("fb_lm", lang, why=prompts.why(ranking.fallback, lang)), "fallback"))
 
         by_id = {cd.id: cd for cd in cands.candidates}
-        cards = [self._explain(work, wish, by_id[i], lang, ranking.reasons.get(i), ranking.ids) for i in ranking.ids]
+        cards = [self._explain(work, wish, by_id[i], lang) for i in ranking.ids]
         r.cards = tuple(cards)
         work.show([cd.item_id for cd in cards])
         work.card_notes = {cd.item_id: [cd.reason, cd.source] for cd in cards}
@@ -439,12 +452,12 @@ class Engine:
         # Titles only: each card carries its own reason, the chat does not repeat it.
         r.lines = [f"{n}. {self._card_label(cd, lang)}" for n, cd in enumerate(cards, 1)] + r.lines
         r.lines.append(prompts.msg("more_prompt", lang))
-        dead = any(k in ("unavailable", "timeout") for k in r.llm_failures.values())
+        dead = any(k in ("unavailable", "timeout", "budget") for k in r.llm_failures.values())
         if llm_ok and not dead:
             r.llm_intro = [(cd.label, cd.reason) for cd in cards]
         return r
 
-    def _rank(self, work: Session, cands: CandidateSet, lang: str, r: _Reply, llm_ok: bool) -> Ranking:
+    def _rank(self, work: Session, cands: CandidateSet, lang: str, r: _Reply) -> Ranking:
         k = self.settings.n_recs
         mode = self.settings.rerank
         if mode == "lm" and self.scorer is not None:
@@ -454,17 +467,9 @@ class Engine:
             from .rerank import cllm_rerank
 
             return cllm_rerank(self.scorer, cands, k, work.liked)
-        if mode == "llm" and self.llm.enabled:
-            if not llm_ok:
-                return score_order(cands, k, fallback=r.llm_failures.get("profile", "unavailable"))
-            return llm_rerank(self.llm, cands, k, profile=work.profile, request=r.request, lang=lang)
+        if mode == "llm" and r.llm is not None and r.llm.enabled:
+            return llm_rerank(r.llm, cands, k, profile=work.profile, request=r.request, lang=lang)
         return score_order(cands, k)
-
-    def _reason_ok(self, text: str, item: Item, liked: Sequence[Item], card_ids, lang: str) -> bool:
-        allowed = " ".join([document_text(item)] + [it.label for it in liked])
-        return validate_llm_reason(text, lang=lang, allowed_text=allowed, names_items=self._named_items,
-                                   allowed_ids=set(card_ids) | {it.id for it in liked},
-                                   titles=[item.title] + [it.title for it in liked], genres=item.genres)
 
     def _named_items(self, text: str) -> set[str]:
         if self.resolver is None:
@@ -583,7 +588,11 @@ class Engine:
 
     def _emit(self, session: Session, r: _Reply, lang: str, said: list[str]) -> Iterator[Event]:
         streamed = False
+        cards_sent = False
         if r.llm_intro is not None and r.cards:
+            # The ranking is known: the cards go on screen now, the LLM's intro streams after them.
+            cards_sent = True
+            yield Cards(r.cards)
             if r.intro and r.intro not in _INTROS_REPLACED_BY_LLM:
                 said.append(r.intro)
                 yield TextChunk(r.intro + "\n")
@@ -613,18 +622,19 @@ class Engine:
             if n.text not in seen_text:
                 seen_text.add(n.text)
                 yield n
-        if r.cards is not None:
+        if r.cards is not None and not cards_sent:
             yield Cards(r.cards)
 
     def _llm_intro(self, session: Session, r: _Reply, lang: str) -> Iterator[str]:
         """Stream the LLM's intro sentence by sentence, dropping any sentence that fails the safety checks."""
-        msgs = prompts.reply_messages(lang, session.profile, r.request[:500], r.llm_intro)
+        msgs = prompts.intro_messages(lang, session.profile, r.request, r.llm_lines,
+                                      [label for label, _ in r.llm_intro])
         allowed = {cd.item_id for cd in r.cards} | set(session.liked) | set(session.mentioned)
         # The card lines are printed below the intro: a sentence repeating a card's reason says nothing new.
         echoes = _shingles(" ".join(reason for _, reason in r.llm_intro), n=4)
         buf = ""
         any_ok = False
-        for piece in self.llm.stream(msgs, max_tokens=min(REPLY_MAX_TOKENS, self.settings.llm_max_tokens)):
+        for piece in r.llm.stream(msgs, max_tokens=min(REPLY_MAX_TOKENS, self.settings.llm_max_tokens)):
             buf += piece
             while True:
                 m = _SENTENCE_END.search(buf)
@@ -695,11 +705,12 @@ class Engine:
                 return f"{before[-60:]} ({year})".strip()
         return None
 
-    @staticmethod
-    def _fallback_notice(fails: dict[str, str], lang: str) -> Notice | None:
+    def _fallback_notice(self, fails: dict[str, str], lang: str) -> Notice | None:
         if not fails:
             return None
         kinds = list(fails.values())
+        if "budget" in kinds:
+            return Notice(prompts.msg("fb_budget", lang, n=f"{self.settings.llm_turn_budget_s:g}"), "fallback")
         why = prompts.why(kinds[0], lang)
         if set(fails) == {"rerank"}:
             return Notice(prompts.msg("fb_rerank", lang, why=why), "fallback")
@@ -745,6 +756,10 @@ def clean_message(message: Any) -> tuple[str, bool]:
     text = clean_text(raw[:bound])
     truncated = len(raw) > bound or len(text) > MAX_MESSAGE_CHARS
     return text[:MAX_MESSAGE_CHARS].strip(), truncated
+
+
+def _secs(t: float | None) -> str:
+    return "-" if t is None else f"{t:.2f}"
 
 
 def _dropped(sentence: str, why: str) -> None:

@@ -12,7 +12,9 @@ import json
 import logging
 import re
 import threading
-from typing import Any, Iterator, Protocol, Sequence, TypeVar
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Protocol, Sequence, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,23 +29,42 @@ STRUCTURED_METHODS = ("json_schema", "function_calling", "json_object", "prompt"
 
 
 class LLMError(RuntimeError):
-    """An LLM step failed. `kind` says how: unavailable | timeout | http | bad_output | config."""
+    """An LLM step failed. `kind` says how: unavailable | timeout | http | bad_output | config | budget (the turn's
+    LLM time budget is spent)."""
 
     def __init__(self, message: str, kind: str = "unavailable"):
         super().__init__(message)
         self.kind = kind
 
 
+@dataclass
+class LLMCall:
+    """What one LLM call cost. Token counts are None where the backend does not report them (llama-cpp-python's
+    stream carries no usage: there the completion count is the number of streamed pieces, one per token)."""
+
+    what: str  # "stream", or the structured answer's model name
+    seconds: float = 0.0
+    first_s: float | None = None  # time to the first streamed piece
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None  # prompt tokens the server reused from its prefix cache, where it says so
+    error: str | None = None  # the LLMError kind
+
+
 class LLM(Protocol):
+    """`timeout_s` bounds the call (the turn's remaining budget); `call`, when given, receives the token counts."""
+
     name: str
 
     @property
     def enabled(self) -> bool: ...
 
-    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]: ...
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None, timeout_s: float | None = None,
+               call: LLMCall | None = None) -> Iterator[str]: ...
 
     def structured(self, messages: Sequence[Message], schema: dict, model: type[T], *,
-                   max_tokens: int | None = None, check_schema: bool = True) -> T: ...
+                   max_tokens: int | None = None, check_schema: bool = True, timeout_s: float | None = None,
+                   call: LLMCall | None = None) -> T: ...
 
     def describe(self) -> str: ...
 
@@ -96,10 +117,10 @@ class NoLLM:
     def enabled(self) -> bool:
         return False
 
-    def stream(self, messages, *, max_tokens=None):
+    def stream(self, messages, *, max_tokens=None, timeout_s=None, call=None):
         raise LLMError("no LLM is configured (llm_backend=none)", "config")
 
-    def structured(self, messages, schema, model, *, max_tokens=None, check_schema=True):
+    def structured(self, messages, schema, model, *, max_tokens=None, check_schema=True, timeout_s=None, call=None):
         raise LLMError("no LLM is configured (llm_backend=none)", "config")
 
     def describe(self) -> str:
@@ -165,10 +186,12 @@ class OpenAICompatibleLLM:
         self.max_retries = max(0, int(max_retries))
         self.structured_method = structured_method
         # Local servers need some key string; a missing real key for api.openai.com fails with a clear config error.
+        # stream_usage asks for the token counts in the last streamed chunk (servers that do not know the option
+        # ignore it).
         self._chat = ChatOpenAI(
             base_url=base_url, api_key=api_key or "not-needed", model=model, timeout=timeout_s,
             max_retries=0,  # retries are ours (tenacity), bounded and with backoff
-            temperature=temperature,
+            temperature=temperature, stream_usage=True,
         )
 
     @property
@@ -179,37 +202,50 @@ class OpenAICompatibleLLM:
         where = self.base_url or "api.openai.com"
         return f"openai-compatible · {self.model} @ {where} · structured={self.structured_method}"
 
-    def _bound(self, max_tokens: int | None):
+    def _bound(self, max_tokens: int | None, timeout_s: float | None = None):
         # `max_tokens=` alone is sent as max_completion_tokens, which llama.cpp ignores: send the classic field too.
         n = int(max_tokens or self.max_tokens)
+        # A per-call timeout travels to the openai client as a request option (the turn's remaining budget).
+        extra = {} if timeout_s is None else {"timeout": max(0.1, float(timeout_s))}
         if self._official():
-            return self._chat.bind(max_tokens=n)
-        return self._chat.bind(extra_body={"max_tokens": n})
+            return self._chat.bind(max_tokens=n, **extra)
+        return self._chat.bind(extra_body={"max_tokens": n}, **extra)
 
     def _official(self) -> bool:
         return self.base_url is None or "api.openai.com" in (self.base_url or "")
 
-    def _retrying(self):
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+    def _retrying(self, timeout_s: float | None = None):
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
-        return Retrying(stop=stop_after_attempt(self.max_retries + 1), wait=wait_exponential(0.5, max=4.0),
-                        retry=retry_if_exception(_is_retryable), reraise=True)
+        stop = stop_after_attempt(self.max_retries + 1)
+        if timeout_s is not None:  # a budgeted call: no retry starts after its time is up
+            stop = stop | stop_after_delay(timeout_s)
+        return Retrying(stop=stop, wait=wait_exponential(0.5, max=4.0), retry=retry_if_exception(_is_retryable),
+                        reraise=True)
 
-    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
+    @staticmethod
+    def _attempt_timeout(deadline: float | None) -> float | None:
+        return None if deadline is None else deadline - time.monotonic()
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None, timeout_s: float | None = None,
+               call: LLMCall | None = None) -> Iterator[str]:
         """Yield text pieces. Connection failures before the first piece are retried; later ones raise LLMError."""
-        runnable = self._bound(max_tokens)
         msgs = [tuple(m) for m in messages]
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         started = False
+        pieces = 0
+        usage = None
         try:
-            for attempt in self._retrying():
+            for attempt in self._retrying(timeout_s):
                 with attempt:
-                    it = runnable.stream(msgs)
+                    it = self._bound(max_tokens, self._attempt_timeout(deadline)).stream(msgs)
                     first = next(it, None)  # connection errors surface here, while a retry is still harmless
             started = True
-            if first is not None and first.content:
-                yield str(first.content)
-            for chunk in it:
+            chunks = it if first is None else _prepend(first, it)
+            for chunk in chunks:
+                usage = getattr(chunk, "usage_metadata", None) or usage
                 if chunk.content:
+                    pieces += 1
                     yield str(chunk.content)
         except GeneratorExit:
             raise
@@ -218,34 +254,69 @@ class OpenAICompatibleLLM:
             if started:
                 err = LLMError(f"{err} (the stream stopped midway)", err.kind)
             raise err from None
+        finally:
+            if call is not None:
+                _count(call, usage, completion=pieces)
 
     def structured(self, messages: Sequence[Message], schema: dict, model: type[T], *,
-                   max_tokens: int | None = None, check_schema: bool = True) -> T:
+                   max_tokens: int | None = None, check_schema: bool = True, timeout_s: float | None = None,
+                   call: LLMCall | None = None) -> T:
         from langchain_core.output_parsers import JsonOutputParser
 
         schema = dict(schema)
         schema.setdefault("title", model.__name__)
         schema.setdefault("description", f"{model.__name__} answer")
-        bound = self._bound(max_tokens)
         msgs = [tuple(m) for m in messages]
-        if self.structured_method == "json_object":
-            runnable = bound.bind(response_format={"type": "json_object", "schema": schema}) | JsonOutputParser()
-        elif self.structured_method == "prompt":
+        if self.structured_method == "prompt":
             msgs = [("system", _schema_instruction(schema))] + msgs
-            runnable = bound
-        else:
-            runnable = bound.with_structured_output(schema, method=self.structured_method,
-                                                    **({"strict": True} if self.structured_method == "json_schema"
-                                                       else {}))
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
-            for attempt in self._retrying():
+            for attempt in self._retrying(timeout_s):
                 with attempt:
-                    out = runnable.invoke(msgs)
+                    out = self._structured_runnable(self._bound(max_tokens, self._attempt_timeout(deadline)),
+                                                    schema).invoke(msgs)
         except Exception as e:
             raise _as_llm_error(e) from None
+        # Every method answers {"raw": AIMessage, "parsed": ..., "parsing_error": ...}: the raw message has the usage.
+        if call is not None:
+            _count(call, getattr(out["raw"], "usage_metadata", None))
+        if self.structured_method == "json_object":
+            try:
+                parsed = JsonOutputParser().parse(str(out["raw"].content))
+            except Exception as e:  # OutputParserException and friends: the answer is not JSON
+                raise _as_llm_error(e) from None
+        elif self.structured_method == "prompt":
+            parsed = parse_json_object(str(out["raw"].content))
+        else:
+            parsed = out["parsed"]
+        return _validate(parsed, schema, model, check_schema)
+
+    def _structured_runnable(self, bound, schema: dict):
+        from langchain_core.runnables import RunnableLambda
+
+        raw = RunnableLambda(lambda msg: {"raw": msg, "parsed": None, "parsing_error": None})
+        if self.structured_method == "json_object":
+            return bound.bind(response_format={"type": "json_object", "schema": schema}) | raw
         if self.structured_method == "prompt":
-            out = parse_json_object(str(out.content))
-        return _validate(out, schema, model, check_schema)
+            return bound | raw
+        return bound.with_structured_output(schema, method=self.structured_method, include_raw=True,
+                                            **({"strict": True} if self.structured_method == "json_schema" else {}))
+
+
+def _prepend(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
+
+
+def _count(call: LLMCall, usage: dict | None, completion: int | None = None) -> None:
+    """Token counts from langchain's usage_metadata (OpenAI, vLLM and llama.cpp's own server report the cached
+    prefix as input_token_details.cache_read); `completion` stands in when the server sent no usage."""
+    if usage:
+        call.prompt_tokens = usage.get("input_tokens")
+        call.completion_tokens = usage.get("output_tokens")
+        call.cached_tokens = (usage.get("input_token_details") or {}).get("cache_read")
+    elif completion is not None:
+        call.completion_tokens = completion
 
 
 class TransformersLLM:
@@ -279,17 +350,21 @@ class TransformersLLM:
                                                     return_dict=True)
         return {k: v.to(self.lm.device) for k, v in ids.items()}
 
-    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None, timeout_s: float | None = None,
+               call: LLMCall | None = None) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 
         streamer = TextIteratorStreamer(self.lm.tokenizer, skip_prompt=True, skip_special_tokens=True,
-                                        timeout=self.timeout_s)
+                                        timeout=min(self.timeout_s, timeout_s or self.timeout_s))
         errors: list[BaseException] = []
+        inputs = self._inputs(messages)
+        if call is not None:
+            call.prompt_tokens = int(inputs["input_ids"].shape[-1])
 
         def run():
             try:
                 with self._lock:
-                    self.lm.model.generate(**self._inputs(messages), streamer=streamer, do_sample=False,
+                    self.lm.model.generate(**inputs, streamer=streamer, do_sample=False,
                                            max_new_tokens=int(max_tokens or self.max_tokens),
                                            pad_token_id=self.lm.tokenizer.eos_token_id)
             except Exception as e:  # reported to the consumer below, never lost in the thread
@@ -309,11 +384,114 @@ class TransformersLLM:
             raise LLMError(f"local model failed: {type(errors[0]).__name__}: {errors[0]}", "unavailable")
 
     def structured(self, messages: Sequence[Message], schema: dict, model: type[T], *,
-                   max_tokens: int | None = None, check_schema: bool = True) -> T:
+                   max_tokens: int | None = None, check_schema: bool = True, timeout_s: float | None = None,
+                   call: LLMCall | None = None) -> T:
         # No grammar-constrained decoding here: instruct, parse the first JSON object, validate strictly.
         msgs = [("system", _schema_instruction(schema))] + list(messages)
-        text = "".join(self.stream(msgs, max_tokens=max_tokens))
+        text = "".join(self.stream(msgs, max_tokens=max_tokens, timeout_s=timeout_s, call=call))
         return _validate(parse_json_object(text), schema, model, check_schema)
+
+
+class TurnLLM:
+    """One turn's use of the shared LLM: every call is recorded (what, time, tokens), all calls together stay within
+    the turn's LLM time budget, and a server found down is not asked again in the same turn.
+
+    Created per turn (the backend itself is shared by all sessions); a call past the budget raises
+    LLMError(kind="budget"), and a stream that runs out of budget stops after the piece it was on."""
+
+    _FAIL_FAST = ("unavailable", "budget")
+
+    def __init__(self, llm: LLM, budget_s: float, clock: Callable[[], float] = time.monotonic):
+        self.llm = llm
+        self.name = llm.name
+        self.budget_s = float(budget_s)
+        self.calls: list[LLMCall] = []
+        self._clock = clock
+        self.started = clock()
+        self._spent = 0.0
+        self._dead: str | None = None  # the error kind that ends this turn's LLM use
+
+    @property
+    def enabled(self) -> bool:
+        return self.llm.enabled
+
+    def describe(self) -> str:
+        return self.llm.describe()
+
+    @property
+    def left_s(self) -> float:
+        return self.budget_s - self._spent
+
+    def elapsed_s(self) -> float:
+        """Seconds since the turn began (for the per-turn log: time to cards, to the first text)."""
+        return self._clock() - self.started
+
+    def _open(self, what: str) -> tuple[LLMCall, float]:
+        call = LLMCall(what)
+        self.calls.append(call)
+        if self._dead is None and self.left_s <= 0:
+            self._dead = "budget"
+        if self._dead is not None:
+            call.error = self._dead
+            why = "the turn ran out of LLM time" if self._dead == "budget" else "the server is down"
+            raise LLMError(f"no LLM call: {why}", self._dead)
+        return call, self.left_s
+
+    def _close(self, call: LLMCall, t0: float, error: LLMError | None) -> LLMError | None:
+        call.seconds = self._clock() - t0
+        self._spent += call.seconds
+        if error is None:
+            return None
+        if error.kind == "timeout" and self.left_s <= 0.05:
+            error = LLMError("the turn ran out of LLM time", "budget")
+        call.error = error.kind
+        if error.kind in self._FAIL_FAST:
+            self._dead = error.kind
+        return error
+
+    def structured(self, messages: Sequence[Message], schema: dict, model: type[T], *,
+                   max_tokens: int | None = None, check_schema: bool = True, **_) -> T:
+        call, left = self._open(model.__name__)
+        t0 = self._clock()
+        try:
+            out = self.llm.structured(messages, schema, model, max_tokens=max_tokens, check_schema=check_schema,
+                                      timeout_s=left, call=call)
+        except LLMError as e:
+            raise self._close(call, t0, e) from None
+        self._close(call, t0, None)
+        return out
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None, **_) -> Iterator[str]:
+        call, left = self._open("stream")
+        t0 = self._clock()
+        inner = self.llm.stream(messages, max_tokens=max_tokens, timeout_s=left, call=call)
+        error: LLMError | None = None
+        try:
+            for piece in inner:
+                now = self._clock()
+                if call.first_s is None:
+                    call.first_s = now - t0
+                yield piece
+                if self._clock() - t0 >= left:
+                    error = LLMError("the turn ran out of LLM time", "budget")
+                    break
+        except LLMError as e:
+            error = e
+        finally:
+            inner.close()  # stops the server's generation too (the HTTP stream is closed)
+            error = self._close(call, t0, error)
+        if error is not None:
+            raise error
+
+    def summary(self) -> str:
+        """One log line: per call what it was, seconds, time to first piece, prompt/cached/completion tokens."""
+        def n(x):
+            return "?" if x is None else str(x)
+
+        parts = [f"{c.what} {c.seconds:.2f}s" + (f" first {c.first_s:.2f}s" if c.first_s is not None else "")
+                 + f" tok {n(c.prompt_tokens)}p/{n(c.cached_tokens)}c/{n(c.completion_tokens)}o"
+                 + (f" {c.error}" if c.error else "") for c in self.calls]
+        return f"{len(self.calls)} LLM calls, {self._spent:.2f}s of {self.budget_s:g}s: " + "; ".join(parts)
 
 
 def make_llm(settings: Settings, *, structured_method: str = "auto") -> LLM:

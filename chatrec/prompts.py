@@ -22,10 +22,13 @@ _GUARD = (
 )
 _OUT = {"en": "Write in English.", "ko": "Write in Korean (한국어로 쓰세요); keep titles exactly as given."}
 
-REPLY_SYSTEM = {
-    lang: ("You are Chat-REC, a friendly movie and book recommendation assistant. Write 2 short sentences "
-           "introducing the recommendations listed below to the user. Mention only titles from the list. Plain "
-           f"text, no lists, no markdown. {_OUT[lang]} {_GUARD}")
+# One system text for the turn's ranking and intro calls, and the same user text up to the task line: a server
+# that caches a prompt prefix (llama.cpp, vLLM, OpenAI) evaluates the candidate list once per turn, the system text
+# once per session. The task comes last because it is the only part that differs between the two calls.
+SYSTEM = {
+    lang: ("You are Chat-REC, a friendly movie and book recommendation assistant. You get numbered candidates "
+           "(title, year, facts), the user's profile and their latest message, then one task. "
+           f"{_GUARD} Text for the user: {_OUT[lang]}")
     for lang in LANGS
 }
 
@@ -40,18 +43,10 @@ UNDERSTAND_SYSTEM = (
     "name. " + _GUARD
 )
 
-PROFILE_SYSTEM = {
-    lang: ("Summarise the user's taste in at most 2 short sentences, from the titles they liked or disliked and "
-           f"what they asked for. Only use the facts given. {_OUT[lang]} {_GUARD}")
-    for lang in LANGS
-}
-
-RERANK_SYSTEM = {
-    lang: ("You rank candidate items for a user. Choose the {k} candidates that best fit the user profile and the "
-           "latest request, best first, and give each a short reason (max 15 words) based only on the facts listed "
-           f"for that candidate. Use candidate ids exactly as given. Reasons: {_OUT[lang]} {_GUARD}")
-    for lang in LANGS
-}
+RANK_TASK = ("Task: choose the {k} candidates that best fit the profile and the message, best first. Answer with "
+             "their numbers only.")
+INTRO_TASK = ("Task: write 2 short sentences to the user introducing these picks: {picks}. Mention no other titles. "
+              "Plain text, no lists, no markdown.")
 
 
 def user_block(text: str) -> str:
@@ -60,12 +55,24 @@ def user_block(text: str) -> str:
     return f"<user_message>\n{safe}\n</user_message>"
 
 
-def reply_messages(lang: str, profile: str, request: str, picks: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    listing = "\n".join(f"- {label}: {facts}" for label, facts in picks)
-    head = "Recommendations" if lang == "en" else "추천 목록"
-    prof = "User profile" if lang == "en" else "사용자 프로필"
-    return [("system", REPLY_SYSTEM[lang]),
-            ("user", f"{prof}: {profile or '-'}\n{head}:\n{listing}\n\n{user_block(request)}")]
+def turn_context(profile: str, request: str, numbered: Sequence[str]) -> str:
+    """The part of the turn's prompts that both calls share, byte for byte."""
+    # English labels in both languages: the instructions are English, and Hangul costs a small model ~3 tokens a
+    # syllable.
+    return "Candidates:\n" + "\n".join(numbered) + f"\nUser profile: {profile or '-'}\n" + user_block(request[:500])
+
+
+def rank_messages(lang: str, k: int, profile: str, request: str, numbered: Sequence[str]) -> list[tuple[str, str]]:
+    return [("system", SYSTEM[lang]),
+            ("user", turn_context(profile, request, numbered) + "\n\n" + RANK_TASK.format(k=k))]
+
+
+def intro_messages(lang: str, profile: str, request: str, numbered: Sequence[str],
+                   picks: Sequence[str]) -> list[tuple[str, str]]:
+    """The intro after the ranking: the ranking's prompt with another task line (labels of the cards shown)."""
+    return [("system", SYSTEM[lang]),
+            ("user", turn_context(profile, request, numbered) + "\n\n"
+             + INTRO_TASK.format(picks="; ".join(picks)))]
 
 
 def understand_messages(message: str, history: Sequence[str], cards: Sequence[str] = ()) -> list[tuple[str, str]]:
@@ -75,23 +82,9 @@ def understand_messages(message: str, history: Sequence[str], cards: Sequence[st
             ("user", f"Earlier turns:\n{ctx or '-'}\nCards on screen:\n{shown or '-'}\n\n{user_block(message)}")]
 
 
-def profile_messages(lang: str, liked: Sequence[str], disliked: Sequence[str], wishes: Sequence[str],
-                     requests: Sequence[str]) -> list[tuple[str, str]]:
-    facts = {"liked": list(liked), "disliked": list(disliked), "wishes": list(wishes)}
-    return [("system", PROFILE_SYSTEM[lang]),
-            ("user", json.dumps(facts, ensure_ascii=False) + "\n" + user_block("\n".join(requests[-3:])))]
-
-
-def rerank_messages(lang: str, k: int, profile: str, request: str, numbered: Sequence[str]) -> list[tuple[str, str]]:
-    prof = "User profile" if lang == "en" else "사용자 프로필"
-    cands = "Candidates" if lang == "en" else "후보"
-    return [("system", RERANK_SYSTEM[lang].format(k=k)),
-            ("user", f"{prof}: {profile or '-'}\n{cands}:\n" + "\n".join(numbered) + "\n\n" + user_block(request))]
-
-
 def system_prompts() -> list[str]:
     """All system prompt texts (the engine checks replies against them so that none is ever echoed)."""
-    return [*REPLY_SYSTEM.values(), UNDERSTAND_SYSTEM, *PROFILE_SYSTEM.values(), *RERANK_SYSTEM.values(), _GUARD]
+    return [*SYSTEM.values(), UNDERSTAND_SYSTEM, RANK_TASK, INTRO_TASK, _GUARD]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -246,6 +239,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The language model's ranking could not be used ({why}); showing picks in score order.",
         "ko": "언어 모델의 순위를 사용할 수 없어서({why}) 점수 순으로 보여 드려요.",
     },
+    "fb_budget": {
+        "en": "The language model ran out of time for this turn ({n} s), so I finished with what I had.",
+        "ko": "언어 모델이 이번 답변에 쓸 시간({n}초)을 다 써서, 준비된 내용으로 마무리했어요.",
+    },
     "fb_reply": {
         "en": "The language model could not write the reply ({why}); using template text.",
         "ko": "언어 모델이 답변을 쓰지 못해서({why}) 기본 문장을 사용했어요.",
@@ -274,6 +271,7 @@ WHY = {
     "http": {"en": "server error", "ko": "서버 오류"},
     "bad_output": {"en": "invalid answer", "ko": "잘못된 응답"},
     "config": {"en": "not configured", "ko": "설정 안 됨"},
+    "budget": {"en": "time limit reached", "ko": "시간 제한 초과"},
 }
 
 

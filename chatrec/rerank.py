@@ -1,66 +1,77 @@
 """Rerank the turn's candidates: LLM (structured, ids restricted to the candidates), LM title scorer, or score order.
 
-Also the ONCE-style user profile: a short text summarised from the liked/disliked items and stated wishes,
+The LLM sees a short numbered list (number, title, year, two or three facts) of the best-scored candidates and
+answers with numbers only: a grammar-constrained list of a few tokens. The card reasons come from the grounded
+templates (explain.py), not from the LLM. The prompt puts everything that does not change first, and the turn's
+intro call starts with the same text (see prompts.rank_messages / intro_messages), so a server with a prefix cache
+evaluates the candidate list once per turn.
+
+Also the ONCE-style user profile: a short rule-made text from the liked/disliked items and stated wishes,
 refreshed only when that evidence changes (the session stores it with a fingerprint of the evidence).
 """
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from pydantic import BaseModel, Field
 
 from retrieval.types import Item, Scored
 
 from . import prompts
-from .candidates_turn import CandidateSet, item_facts
+from .candidates_turn import CandidateSet
 from .llm import LLM, LLMError
 from .session import Session
 
 log = logging.getLogger(__name__)
 
-REASON_PATTERN = r'^[^"\\\n\r\t<>]{0,100}$'
-MAX_LLM_CANDIDATES = 20  # what a small model can read in one prompt; the rest stay as score-order fill
+# The LLM chooses among the best-scored 2k candidates (at least k + 3): a small model reads a short list better
+# than a long one, and every line is ~20 prompt tokens on each turn; the rest stay as score-order fill.
+MIN_EXTRA = 3
 
 
 @dataclass(frozen=True)
 class Ranking:
     ids: tuple[str, ...]
-    reasons: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # LLM-written, unvalidated
     method: str = "score"  # "llm" | "lm" | "cllm" | "score"
     fallback: str | None = None  # why the requested method was not used (an LLMError kind or a message)
-    dropped: int = 0  # ids the LLM returned that were unknown or duplicated
-
-
-class _Pick(BaseModel):
-    id: str
-    reason: str = ""
+    dropped: int = 0  # numbers the LLM returned that were unknown or duplicated
 
 
 class _RankingAnswer(BaseModel):
-    picks: list[_Pick] = Field(default_factory=list)
+    picks: list[str] = Field(default_factory=list)  # candidate numbers, best first
 
 
-def ranking_schema(ids: Sequence[str], k: int) -> dict:
-    n = min(k, len(ids))
+def llm_pool(cands: CandidateSet, k: int) -> tuple[str, ...]:
+    """The candidates the LLM chooses from, best-scored first."""
+    return cands.ids[:max(2 * k, k + MIN_EXTRA)]
+
+
+def ranking_schema(n_shown: int, k: int) -> dict:
+    """Exactly min(k, n_shown) picks, each one of the numbers "1".."n_shown" (repeats are dropped by the caller)."""
+    n = min(k, n_shown)
     return {
         "type": "object",
         "properties": {
-            "picks": {
-                "type": "array", "minItems": n, "maxItems": n,
-                "items": {
-                    "type": "object",
-                    "properties": {"id": {"type": "string", "enum": list(ids)},
-                                   "reason": {"type": "string", "pattern": REASON_PATTERN}},
-                    "required": ["id", "reason"],
-                },
-            }
+            "picks": {"type": "array", "minItems": n, "maxItems": n,
+                      "items": {"type": "string", "enum": [str(i) for i in range(1, n_shown + 1)]}},
         },
         "required": ["picks"],
     }
+
+
+def candidate_line(n: int, item: Item) -> str:
+    """"3. Heat (1995) · Action/Crime/Drama · Michael Mann": number, title, year, genres and one name (director,
+    author or lead actor): what a short prompt can afford per candidate."""
+    facts = ["/".join(item.genres[:3])] if item.genres else []
+    facts += list(item.directors[:1]) or list(item.authors[:1]) or list(item.actors[:1])
+    return " · ".join([f"{n}. {item.label}", *facts])
+
+
+def candidate_lines(cands: CandidateSet, k: int) -> list[str]:
+    by_id = {c.id: c.item for c in cands.candidates}
+    return [candidate_line(n, by_id[i]) for n, i in enumerate(llm_pool(cands, k), 1)]
 
 
 def score_order(cands: CandidateSet, k: int, fallback: str | None = None) -> Ranking:
@@ -78,42 +89,35 @@ def fill(chosen: Sequence[str], cands: CandidateSet, k: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def numbered_candidates(cands: CandidateSet, limit: int = MAX_LLM_CANDIDATES) -> list[str]:
-    return [f"{n}. id={c.id} | {c.item.label} | {item_facts(c.item, max_plot=0)}"
-            for n, c in enumerate(cands.candidates[:limit], 1)]
-
-
 def llm_rerank(llm: LLM, cands: CandidateSet, k: int, *, profile: str, request: str, lang: str,
                max_tokens: int | None = None) -> Ranking:
-    """The LLM picks k of the (first MAX_LLM_CANDIDATES) candidates; any failure → score order with the reason."""
-    shown = cands.ids[:MAX_LLM_CANDIDATES]
+    """The LLM picks k of the llm_pool candidates by number; any failure → score order with the reason."""
+    shown = llm_pool(cands, k)
     if not shown:
         return score_order(cands, k)
-    schema = ranking_schema(shown, k)
-    msgs = prompts.rerank_messages(lang, min(k, len(shown)), profile, request[:500], numbered_candidates(cands))
+    n = min(k, len(shown))
+    msgs = prompts.rank_messages(lang, n, profile, request, candidate_lines(cands, k))
     try:
         # Schema enforcement is ours below: a partly valid answer keeps its valid picks.
-        # ~15 tokens of JSON and id plus ~30 of reason per pick; the schema's maxItems ends the answer anyway.
-        budget = max_tokens or 48 * min(k, len(shown)) + 24
-        ans = llm.structured(msgs, schema, _RankingAnswer, max_tokens=budget, check_schema=False)
+        # {"picks": ["3", "1", ...]} is ~4 tokens per pick plus ~8 of JSON; the schema's maxItems ends it anyway.
+        budget = max_tokens or 5 * n + 16
+        ans = llm.structured(msgs, ranking_schema(len(shown), k), _RankingAnswer, max_tokens=budget,
+                             check_schema=False)
     except LLMError as e:
         log.info("LLM rerank failed (%s): score order", e.kind)
         return score_order(cands, k, fallback=e.kind)
-    allowed = set(shown)
     chosen: list[str] = []
-    reasons: dict[str, str] = {}
     dropped = 0
-    for p in ans.picks:
-        if p.id not in allowed or p.id in chosen:
+    for pick in ans.picks:
+        num = pick.strip().lstrip("#")
+        item_id = shown[int(num) - 1] if num.isdigit() and 1 <= int(num) <= len(shown) else None
+        if item_id is None or item_id in chosen:
             dropped += 1
             continue
-        chosen.append(p.id)
-        r = re.sub(r"\s+", " ", p.reason).strip()
-        if r and re.fullmatch(REASON_PATTERN, r):
-            reasons[p.id] = r
+        chosen.append(item_id)
     if not chosen:
         return score_order(cands, k, fallback="bad_output")
-    return Ranking(fill(chosen[:k], cands, k), MappingProxyType(reasons), "llm", None, dropped)
+    return Ranking(fill(chosen[:k], cands, k), "llm", None, dropped)
 
 
 def lm_rerank(scorer, cands: CandidateSet, k: int, history_titles: Sequence[str]) -> Ranking:
@@ -157,53 +161,30 @@ def cllm_rerank(model, cands: CandidateSet, k: int, liked_ids: Sequence[str]) ->
 # ---------------------------------------------------------------------------------------------------------------
 # ONCE-style profile
 
-_PROFILE_LABELS = {
-    "ko": {"liked": "좋아함: ", "genres": "선호 장르: ", "disliked": "싫어함: ", "wishes": "요청: "},
-    "en": {"liked": "Likes ", "genres": "favours ", "disliked": "dislikes ", "wishes": "asked for "},
-}
+_PROFILE_LABELS = {"liked": "Likes ", "genres": "favours ", "disliked": "dislikes ", "wishes": "asked for "}
 
 
-def rule_profile(session: Session, lookup: Callable[[str], Item | None], lang: str) -> str:
+def rule_profile(session: Session, lookup: Callable[[str], Item | None]) -> str:
+    """The profile the LLM prompts show. English in both languages, like the prompts' own words: Hangul costs a small
+    model ~3 tokens a syllable; the wishes stay as the user's language put them."""
     liked = [it for it in (lookup(i) for i in session.liked) if it is not None]
     disliked = [it for it in (lookup(i) for i in session.disliked) if it is not None]
     genres: dict[str, int] = {}
     for it in liked:
         for g in it.genres:
             genres[g] = genres.get(g, 0) + 1
-    top = [prompts.genre_name(g, lang) for g, _ in sorted(genres.items(), key=lambda kv: -kv[1])[:3]]
-    labels = _PROFILE_LABELS["ko" if lang == "ko" else "en"]
+    top = [g for g, _ in sorted(genres.items(), key=lambda kv: -kv[1])[:3]]
     fields = (("liked", [it.title for it in liked[-5:]]), ("genres", top),
               ("disliked", [it.title for it in disliked[-3:]]), ("wishes", list(session.wishes[-4:])))
-    parts = [labels[key] + ", ".join(values) for key, values in fields if values]
+    parts = [_PROFILE_LABELS[key] + ", ".join(values) for key, values in fields if values]
     return "; ".join(parts) + ("." if parts else "")
 
 
-def llm_profile(llm: LLM, session: Session, lookup: Callable[[str], Item | None], lang: str,
-                max_tokens: int = 60) -> str:
-    """Summarise with the LLM; raises LLMError (the caller keeps the rule profile then)."""
-    names = lambda ids: [it.label for it in (lookup(i) for i in ids) if it is not None][-6:]  # noqa: E731
-    requests = [t.text[:200] for t in session.history if t.role == "user"]
-    text = "".join(llm.stream(prompts.profile_messages(lang, names(session.liked), names(session.disliked),
-                                                       session.wishes, requests), max_tokens=max_tokens))
-    text = re.sub(r"[<>]", "", re.sub(r"\s+", " ", text)).strip()
-    if not text:
-        raise LLMError("empty profile", "bad_output")
-    return text[:300]
-
-
-def refresh_profile(session: Session, llm: LLM | None, lookup: Callable[[str], Item | None],
-                    lang: str) -> str | None:
-    """Update session.profile when its evidence changed. Returns an LLMError kind if the LLM step failed."""
+def refresh_profile(session: Session, lookup: Callable[[str], Item | None]) -> None:
+    """Update session.profile when its evidence changed. Made by rules: a summary by the LLM would cost a round trip
+    in the turn, and the rule text already says everything the ranking prompt can use."""
     key = session.evidence_key()
     if session.profile and session.profile_key == key:
-        return None
-    session.profile = rule_profile(session, lookup, lang)
+        return
+    session.profile = rule_profile(session, lookup)
     session.profile_key = key
-    if llm is None or not llm.enabled or not (session.liked or session.wishes):
-        return None
-    try:
-        session.profile = llm_profile(llm, session, lookup, lang)
-    except LLMError as e:
-        log.info("LLM profile failed (%s); keeping the rule profile", e.kind)
-        return e.kind
-    return None

@@ -63,6 +63,9 @@ class Settings(BaseModel):
     llm_max_retries: int = 2
     llm_max_tokens: int = 512
     llm_temperature: float = 0.2
+    # All LLM calls of one turn together (understanding when the rules are unsure, ranking, intro): past it the
+    # turn finishes with what it has (score order, template text) and says so. A few seconds suit a local CPU server.
+    llm_turn_budget_s: float = 6.0
     local_model: str | None = None  # transformers path or model id (llm_backend="transformers")
     local_model_file: str | None = None  # GGUF file name inside local_model, if any
     rerank: str = "llm"  # llm | score | lm (LMRecSys title scorer) | cllm (CLLM4Rec)
@@ -98,6 +101,8 @@ class Settings(BaseModel):
             raise ValueError(f"rerank must be one of {RERANK_MODES}, got {self.rerank!r}")
         if self.n_recs <= 0 or self.n_candidates < self.n_recs:
             raise ValueError("need 0 < n_recs <= n_candidates")
+        if self.llm_turn_budget_s <= 0:
+            raise ValueError(f"llm_turn_budget_s must be positive, got {self.llm_turn_budget_s}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.auth is not None and ":" not in self.auth.get_secret_value():

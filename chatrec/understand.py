@@ -419,13 +419,18 @@ class Understander:
         self._series_keys = [(title_key(it.title), it.id) for it in catalog]
 
     # -- public ----------------------------------------------------------------------------------------------------
-    def understand(self, message: str, session: Session, *, domain: str | None = None) -> tuple[Request, list[str]]:
-        """The request, and the kinds of LLM failures met on the way (the rules' answer stands in for them)."""
+    def understand(self, message: str, session: Session, *, domain: str | None = None, llm: LLM | None = None,
+                   trust_rules: bool = False) -> tuple[Request, list[str]]:
+        """The request, and the kinds of LLM failures met on the way (the rules' answer stands in for them).
+
+        `llm` stands in for the shared one in this call (the engine's per-turn, budgeted view of it). With
+        `trust_rules` the LLM is asked only when the rules are unsure (`rules_unsure`): a round trip costs seconds."""
+        llm = llm or self.llm
         req = self.rules(message, session, domain=domain)
         notes: list[str] = []
-        if self._llm_worth_asking(req, message):
+        if self._llm_worth_asking(req, message, llm) and not (trust_rules and not rules_unsure(req)):
             try:
-                req = self._with_llm(message, session, req)
+                req = self._with_llm(message, session, req, llm)
             except LLMError as e:
                 log.info("LLM understanding failed (%s); keeping the rules' request", e.kind)
                 notes.append(e.kind)
@@ -1041,8 +1046,8 @@ class Understander:
         return re.sub(r"\s+", " ", " ".join(out)).strip()[:300]
 
     # -- LLM -------------------------------------------------------------------------------------------------------
-    def _llm_worth_asking(self, req: Request, message: str) -> bool:
-        if self.llm is None or not self.llm.enabled:
+    def _llm_worth_asking(self, req: Request, message: str, llm: LLM | None) -> bool:
+        if llm is None or not llm.enabled:
             return False
         if req.intent in ("empty", "emoji", "injection", "answer") or req.clarify is not None:
             return False
@@ -1051,12 +1056,22 @@ class Understander:
             return False
         return len(message.split()) >= 3 or (lang.has_hangul(message) and len(message) >= 6)
 
-    def _with_llm(self, message: str, session: Session, rules: Request) -> Request:
+    def _with_llm(self, message: str, session: Session, rules: Request, llm: LLM) -> Request:
         hist = [f"{t.role}: {t.text[:160]}" for t in session.recent_dialogue(4)]
         cards = [self._item(i).label for i in session.last_cards if self._item(i) is not None]
-        out = self.llm.structured(prompts.understand_messages(message, hist, cards), request_schema(), _LLMRequest,
+        out = llm.structured(prompts.understand_messages(message, hist, cards), request_schema(), _LLMRequest,
                                   max_tokens=220)
         return merge_llm(rules, out, self, session, message)
+
+
+def rules_unsure(req: Request) -> bool:
+    """The rules' reading leaves something the LLM could settle: title-like words they could not place, or a
+    recommendation request in which they found no title, no wish and no searchable words."""
+    if req.unknown:
+        return True
+    if req.intent != "recommend" or req.refs or req.missing or req.page:
+        return False
+    return not (req.wish.has_any or lang.informative(req.wish.query))
 
 
 def merge_llm(rules: Request, out: _LLMRequest, und: Understander, session: Session, message: str = "") -> Request:

@@ -91,9 +91,11 @@ def run_turn(engine, session, message) -> Reply:
 def check_reply(engine, session: Session, r: Reply, lang: str) -> None:
     """Invariants of every turn: text in the user's language, event order, cards in the catalog and allowed."""
     assert r.text.strip()
-    # Text first; only a progress line may come before it (while the LLM works).
-    assert set(r.order[: r.order.index("TextChunk")]) <= {"Progress"}
-    if "Cards" in r.order:
+    # Text first; only a progress line may come before it (while the LLM works), and the cards, in a turn whose
+    # intro the LLM writes: they go on screen as soon as the ranking is known. Otherwise the cards come last.
+    head = r.order[: r.order.index("TextChunk")]
+    assert set(head) <= {"Progress", "Cards"} and r.order.count("Cards") <= 1
+    if "Cards" in r.order and "Cards" not in head:
         assert r.order[-1] == "Cards"
     hangul = len(re.findall(r"[가-힣]", r.text))
     assert (hangul > 0) == (lang == "ko"), r.text
@@ -332,10 +334,10 @@ class _DerailedLLM:
     def describe(self):
         return "derailed"
 
-    def stream(self, messages, *, max_tokens=None):
+    def stream(self, messages, *, max_tokens=None, timeout_s=None, call=None):
         yield from (self.TEXT[i:i + 7] for i in range(0, len(self.TEXT), 7))
 
-    def structured(self, messages, schema, model, *, max_tokens=None, check_schema=True):
+    def structured(self, messages, schema, model, *, max_tokens=None, check_schema=True, timeout_s=None, call=None):
         from chatrec.llm import LLMError
 
         raise LLMError("no JSON", "bad_output")

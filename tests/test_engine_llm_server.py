@@ -23,8 +23,19 @@ def _llm(server, **kw) -> OpenAICompatibleLLM:
 
 def _engine(llm):
     # Three picks out of eight candidates: short prompts and answers keep the module within a few minutes on 2 cores.
+    # A generous turn budget: these tests are about wiring, and a loaded machine must not turn them into fallbacks.
     return make_engine(llm=llm, llm_backend="openai", rerank="llm", n_candidates=8, n_recs=3,
-                       llm_max_tokens=MAX_TOKENS)
+                       llm_max_tokens=MAX_TOKENS, llm_turn_budget_s=120)
+
+
+def _counted(llm, calls: list[str]):
+    """`llm` with every stream/structured call appended to `calls`."""
+    for name in ("stream", "structured"):
+        def call(*a, _orig=getattr(llm, name), _name=name, **k):
+            calls.append(_name)
+            return _orig(*a, **k)
+        setattr(llm, name, call)
+    return llm
 
 
 needs_data = pytest.mark.skipif(not has_data("ml-latest-small", "goodbooks-10k"),
@@ -72,6 +83,20 @@ def test_english_conversation_streams_and_respects_dislikes(llama_server):
             assert disliked_title not in {c.title for c in last.cards}
     assert multi_chunk_turns >= 1
     assert s.profile  # ONCE profile written (by the LLM, or the rule fallback)
+
+
+@needs_data
+@pytest.mark.parametrize("lang,message", [("en", "I loved The Matrix, recommend something similar"),
+                                          ("ko", "인터스텔라 같은 영화 추천해줘")])
+def test_a_recommendation_turn_is_at_most_two_calls_with_cards_first(llama_server, lang, message):
+    calls: list[str] = []
+    eng = _engine(_counted(_llm(llama_server), calls))
+    s = eng.new_session(lang)
+    r = run_turn(eng, s, message)
+    check_reply(eng, s, r, lang)
+    assert calls == ["structured", "stream"], calls  # ranking, then the intro; the rules' reading is trusted
+    assert r.cards and len(r.cards) == eng.settings.n_recs
+    assert r.order.index("Cards") < r.order.index("TextChunk")  # the cards as soon as the ranking is known
 
 
 @needs_data
