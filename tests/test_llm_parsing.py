@@ -46,12 +46,12 @@ def _rank(answer, k=3):
 
 
 def test_valid_answer_is_used_in_order():
-    r = _rank({"picks": ["6", "3", "1"]})
+    r = _rank({"picks": [6, 3, 1]})
     assert r.ids == ("t:5", "t:2", "t:0") and r.method == "llm" and r.fallback is None
 
 
-def test_the_llm_chooses_among_the_best_scored_2k():
-    llm = ScriptedLLM({"picks": ["1", "2", "3"]})
+def test_the_llm_chooses_among_the_best_scored_k_plus_3():
+    llm = ScriptedLLM({"picks": [1, 2, 3]})
     seen = {}
 
     def structured(messages, schema, model, **kw):
@@ -60,24 +60,24 @@ def test_the_llm_chooses_among_the_best_scored_2k():
 
     llm.structured = structured
     llm_rerank(llm, _cands(), 3, profile="", request="something", lang="en")
-    assert seen["schema"]["properties"]["picks"]["items"]["enum"] == ["1", "2", "3", "4", "5", "6"]
-    assert "6. Title 5 (2005) · Drama" in seen["prompt"] and "Title 6" not in seen["prompt"]
+    assert seen["schema"]["properties"]["picks"]["items"]["enum"] == [1, 2, 3, 4, 5, 6]
+    assert "6. Title 5 (2005); Drama" in seen["prompt"] and "Title 6" not in seen["prompt"]
     assert "t:" not in seen["prompt"]  # numbers, not ids: fewer tokens, and nothing to misspell
 
 
 def test_unknown_and_duplicate_numbers_are_dropped_and_filled_in_score_order():
-    r = _rank({"picks": ["99", "5", "5"]})
+    r = _rank({"picks": [99, 5, 5]})
     assert r.ids == ("t:4", "t:0", "t:1") and r.dropped == 2 and r.method == "llm"
 
 
 def test_only_unknown_numbers_falls_back_to_score_order():
-    r = _rank({"picks": ["0", "x"]})
+    r = _rank({"picks": [0, -2]})
     assert r.ids == ("t:0", "t:1", "t:2") and r.method == "score" and r.fallback == "bad_output"
 
 
 @pytest.mark.parametrize("answer", [
     "not json at all",
-    '{"picks": ["1", "unterminated',
+    '{"picks": [1, 2',
     "",
     '{"unexpected": true, "picks": "nope"}',
 ])
@@ -101,13 +101,13 @@ def test_schema_restricts_numbers_and_length():
     s = ranking_schema(3, k=5)
     picks = s["properties"]["picks"]
     assert picks["minItems"] == picks["maxItems"] == 3
-    assert picks["items"]["enum"] == ["1", "2", "3"]
+    assert picks["items"]["enum"] == [1, 2, 3]
 
 
 def test_strict_validation_rejects_enum_violation():
     s = ranking_schema(2, k=1)
     with pytest.raises(LLMError) as e:
-        _validate({"picks": ["7"]}, s, _RankingAnswer)
+        _validate({"picks": [7]}, s, _RankingAnswer)
     assert e.value.kind == "bad_output"
 
 

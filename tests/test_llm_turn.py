@@ -52,7 +52,7 @@ class CountingLLM:
             call.prompt_tokens, call.completion_tokens = len(messages[-1][1]) // 4, 12
         if model is _RankingAnswer:
             n = schema["properties"]["picks"]["maxItems"]
-            return model(picks=[str(i) for i in [2, 1, *range(3, n + 1)][:n]])
+            return model(picks=[2, 1, *range(3, n + 1)][:n])
         return model.model_validate({})
 
     def stream(self, messages, *, max_tokens=None, timeout_s=None, call=None):
