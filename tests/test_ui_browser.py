@@ -217,3 +217,25 @@ def test_phone_layout_chat_then_cards_then_panels(browser, app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     pg.screenshot(path=str(ARTIFACTS / "phone-ko.png"), full_page=True)
     ctx.close()
+
+
+def test_journeys_in_the_taste_panel_steer_the_next_picks(browser, app_url):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1100}, locale="en-US")
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.goto(app_url, wait_until="domcontentloaded")
+    pg.wait_for_selector("#msg textarea")
+    for query, title in (("toy story", "Toy Story (1995)"), ("finding nemo", "Finding Nemo"),
+                         ("the matrix", "The Matrix (1999)"), ("terminator 2", "Terminator 2")):
+        pg.fill("#title-search textarea", query)
+        pg.locator(f"#title-picks label:has-text('{title}')").first.click()
+    pg.click("#like-picks")
+    pg.wait_for_function("() => document.querySelectorAll('.rec-slot .rec-card').length >= 3")
+    pg.wait_for_selector("#journeys label")
+    before = card_ids(pg)
+    pg.locator("#journeys label").first.click()
+    pg.click("#journey-go")
+    pg.wait_for_function("() => document.querySelector('#chatbot').innerText.includes('🧭')")
+    pg.wait_for_function("(ids) => { const e = document.querySelector('#card-0 .rec-card');"
+                         " return e && !ids.includes(e.dataset.itemId) }", arg=before)
+    ctx.close()
