@@ -94,8 +94,8 @@ def test_learned_rankers_beat_the_noise_and_round_trip(tmp_path, fit):
 
 def test_cross_validation_never_scores_on_training_dialogues():
     ex = _examples(40)
-    pooled, per_fold = cross_validate(ex, [], fit_linear, folds=4)
-    assert len(per_fold) == 4 and 0.0 <= pooled[10] <= 1.0
+    pooled, per_fold, hits = cross_validate(ex, [], fit_linear, folds=4)
+    assert len(per_fold) == 4 and 0.0 <= pooled[10] <= 1.0 and len(hits[10]) == len(ex)
 
 
 def test_the_assembler_orders_with_the_model_inside_the_filters():
