@@ -140,6 +140,7 @@ _LESS_SCARY = re.compile(r"\bless\s+scary\b|\bnot\s+(?:too\s+|so\s+)?scary\b|덜
 _CUED_EN = re.compile(r"\b(?:movies?|films?|something|anything|shows?|books?)\s+(?:like|similar\s+to)\s+"
                       r"((?:the\s+)?[A-Z0-9][\w'’:&.-]*(?:\s+(?:[A-Z0-9][\w'’:&.-]*|of|the|and|a|in)){0,5})")
 _CUED_KO = re.compile(r"(?:^|[\s,])((?:[^\s,.!?]+\s*){1,3}?)\s*(?:같은|처럼|비슷한)\s")
+_FUNCTION_WORDS = frozenset({"the", "of", "and", "a", "an", "in", "on", "to", "for", "at", "with", "from", "vs"})
 _KO_VERDICT = re.compile(r"(?P<unseen>안\s*봤|못\s*봤|본\s*적\s*(?:이\s*)?없)|(?P<dislike>별로(?!\s*없)|싫|재미\s*없|재미없|"
                          r"지루|노잼|실망|최악|과대평가)|(?P<seen>이미\s*봤|벌써\s*봤|봤어|봤는데|봤다|봤지|봤음|봤던)|"
                          r"(?P<like>좋아해|좋아했|좋았|재밌었|재미있었|최고|인생\s*영화|명작|사랑해)")
@@ -729,10 +730,14 @@ class Understander:
         out = []
         have = {(r.item_id, r.polarity) for r in refs}
         for r in list(refs):
-            if not r.series or r.polarity not in ("seen", "exclude", "dislike"):
+            if r.polarity not in ("seen", "exclude", "dislike"):
+                continue
+            # "해리포터 말고" / "not Harry Potter": a franchise's name (not one film's full title) leaves out all of it.
+            franchise = r.polarity == "exclude" and not r.series and self._names_franchise(r)
+            if not r.series and not franchise:
                 continue
             pol = "seen" if r.polarity == "seen" else "exclude"
-            for i in self.series_of(r.item_id):
+            for i in (self.franchise_of(r.item_id) if franchise else self.series_of(r.item_id)):
                 if (i, pol) not in have:
                     out.append(ItemRef(item_id=i, polarity=pol, via="title", text=r.text, series=True))
                     have.add((i, pol))
@@ -988,6 +993,36 @@ class Understander:
         if len(base) < 4:
             return []
         return [i for k, i in self._series_keys if i != item_id and (k == base or k.startswith(base + " "))]
+
+    def _names_franchise(self, ref: ItemRef) -> bool:
+        """Did the user write less than the film's own title (so they named its franchise, if it has one)?"""
+        it = self._item(ref.item_id)
+        def compact(t: str) -> str:
+            return "".join(title_key(t).split())  # the fragment lost its apostrophes ("Sorcerers" = "Sorcerer's")
+
+        return it is not None and bool(ref.text) and compact(ref.text) != compact(it.title)
+
+    def franchise_of(self, item_id: str) -> list[str]:
+        """The series, plus films whose titles open with the same name of two or more words ("Harry Potter and the
+        Sorcerer's Stone" → every "Harry Potter and the …"; "The Dark Knight" → "The Dark Knight Rises"); a shared
+        opening that ends in a function word is cut back ("Night of the …" names no franchise)."""
+        it = self._item(item_id)
+        if it is None or it.domain != "movie":
+            return []
+        out = dict.fromkeys(self.series_of(item_id))
+        words = title_key(it.title).split()
+        for key, i in self._series_keys:
+            if i == item_id or i in out:
+                continue
+            other = key.split()
+            n = 0
+            while n < min(len(words), len(other)) and words[n] == other[n]:
+                n += 1
+            while n and words[n - 1] in _FUNCTION_WORDS:
+                n -= 1
+            if n >= 2 and len(" ".join(words[:n])) >= 9:
+                out[i] = None
+        return list(out)
 
     def _answer(self, text: str, lng: str, session: Session) -> Request | None:
         """The user answers our question: a number, an ordinal, a year, or one of the offered titles."""

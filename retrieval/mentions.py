@@ -286,13 +286,21 @@ class MentionFinder:
                 if not all(keys[i:i + n]):
                     continue
                 s, e = words[i].start, words[i + n - 1].end
-                rows = self.r.exact_rows(title_key(message[s:e]))
+                key = title_key(message[s:e])
+                rows = self.r.exact_rows(key)
+                # "no Harry Potter": a capitalised name that opens several titles names their franchise.
+                franchise = not rows and n >= 2 and bool(rows := self.r.franchise_rows(key))
                 if not rows:
                     continue
                 if lang.overlaps((s, e), taken):
                     break
                 ok, reason = self._plausible(message, words, i, n, claimed, lower_msg)
-                res = self.r.resolve(message[s:e])
+                if franchise:
+                    ok = ok and reason == "capitalised multi-word title"
+                    reason = "capitalised name that opens several titles (a franchise)" if ok else reason
+                    res = self.r.resolution_for_rows(message[s:e], rows)
+                else:
+                    res = self.r.resolve(message[s:e])
                 yield s, e, res, reason, ok
                 if ok:
                     taken.append((s, e))

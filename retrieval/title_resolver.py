@@ -384,6 +384,23 @@ class TitleResolver:
                 out.append(r)
         return out
 
+    def franchise_rows(self, key: str) -> list[int]:
+        """Rows of two or more titles that open with `key` and go on ("harry potter" → every "Harry Potter and
+        the …"), most popular first: the name of a franchise, which is no single film's title."""
+        if len(key) < 8 or len(key.split()) < 2:
+            return []
+        out: list[int] = []
+        for i in self._word_keys.get(key.split()[0], ()):
+            r = int(self._owner[i])
+            if self._keys[i].startswith(key + " ") and r not in out:
+                out.append(r)
+        return sorted(out, key=lambda r: -self._pop[r]) if len(out) >= 2 else []
+
+    def resolution_for_rows(self, query: str, rows: Sequence[int]) -> Resolution:
+        """An ambiguous Resolution over catalog rows the caller found (most popular first, as `resolve` orders)."""
+        matches = tuple(Match(self.catalog.id_of(r), 1.0, "exact", self._labels[r]) for r in rows)
+        return Resolution(query, "ambiguous", matches)
+
     def year_of_row(self, row: int) -> int | None:
         return self._years[row]
 

@@ -147,6 +147,33 @@ def test_excluding_a_series_leaves_out_all_of_it_and_likes_nothing(und):
     assert req.wish.themes == ["superhero"]
 
 
+
+FRANCHISES = Catalog([
+    Item(id="f:1", title="Harry Potter and the Sorcerer's Stone", year=2001, genres=("Fantasy",)),
+    Item(id="f:2", title="Harry Potter and the Chamber of Secrets", year=2002, genres=("Fantasy",)),
+    Item(id="f:3", title="The Dark Knight", year=2008, genres=("Action", "Crime")),
+    Item(id="f:4", title="The Dark Knight Rises", year=2012, genres=("Action", "Crime")),
+    Item(id="f:5", title="Night of the Living Dead", year=1968, genres=("Horror",)),
+    Item(id="f:6", title="Night of the Demons", year=1988, genres=("Horror",)),
+    Item(id="f:7", title="Lord of War", year=2005, genres=("Crime",)),
+    Item(id="f:8", title="The Lord of the Rings: The Two Towers", year=2002, genres=("Fantasy",)),
+], "franchises")
+
+
+@pytest.mark.parametrize("text,excluded,kept", [
+    ("no Harry Potter, other fantasy films please", {"f:1", "f:2"}, set()),
+    ("해리포터 말고 판타지 영화 추천해 주세요", {"f:1", "f:2"}, set()),
+    ("not Harry Potter and the Sorcerer's Stone, some other fantasy", {"f:1"}, {"f:2"}),
+    ("anything but Night of the Living Dead", {"f:5"}, {"f:6"}),
+    ("not Lord of War please", {"f:7"}, {"f:8"}),
+])
+def test_excluding_a_franchise_name_leaves_out_its_films_only(text, excluded, kept):
+    pop = {i: 10.0 for i in FRANCHISES.ids}
+    und = Understander(FRANCHISES, TitleResolver(FRANCHISES, popularity=pop), people=PeopleIndex([FRANCHISES]),
+                       popularity=pop)
+    req = read(und, text)
+    assert excluded <= set(req.wish.exclude_ids) and not kept & set(req.wish.exclude_ids) and not req.liked
+
 # ------------------------------------------------------------------------------------------------ genres, tones, periods
 @pytest.mark.parametrize("text,genres,any_,excluded", [
     ("a funny sci-fi movie", {"Sci-Fi", "Comedy"}, set(), set()),
