@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from collections import Counter
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,7 +167,7 @@ def bench_llm(parts, n_turns: int, max_tokens: int):
         list(llm.stream([("user", "hi")], max_tokens=4))  # warm the server
         eng = engine_for(parts, llm=llm, llm_backend="openai", rerank="llm", llm_max_tokens=max_tokens)
         res = {k: [] for k in ("raw", "progress", "cards", "first", "end", "calls", "structured_s", "stream_s",
-                               "stream_first_s", "prompt", "cached", "completion", "fallback")}
+                               "stream_first_s", "prompt", "cached", "completion", "fallback", "notices")}
         for i in range(n_turns):
             t = time.perf_counter()
             it = llm.stream([("user", SCRIPT[i % len(SCRIPT)][1])], max_tokens=8)
@@ -213,7 +215,9 @@ def bench_llm(parts, n_turns: int, max_tokens: int):
                     got_first = now
                 if isinstance(ev, Cards) and got_cards is None:
                     got_cards = now
-                fell_back |= isinstance(ev, Notice) and ev.kind == "fallback"
+                if isinstance(ev, Notice) and ev.kind == "fallback":
+                    fell_back = True
+                    res["notices"].append(ev.text)
             res["end"].append(time.perf_counter() - t)
             res["progress"].append(got_event)
             res["first"].append(got_first)
@@ -275,6 +279,8 @@ def main(argv=None) -> int:
                   f"evaluated prompt tokens mean {np.mean(res['prompt']) - np.mean(res['cached']):.0f}")
             print(f"prefix-cache hit: {cached}/{prompt} prompt tokens = {cached / max(prompt, 1):.1%}; "
                   f"turns with a fallback notice: {sum(res['fallback'])}/{n}")
+            for text, count in Counter(res["notices"]).most_common():
+                print(f"  {count} × {text}")
     return 0
 
 

@@ -235,6 +235,7 @@ class OpenAICompatibleLLM:
         started = False
         pieces = 0
         usage = None
+        chunks = None
         try:
             for attempt in self._retrying(timeout_s):
                 with attempt:
@@ -255,6 +256,8 @@ class OpenAICompatibleLLM:
                 err = LLMError(f"{err} (the stream stopped midway)", err.kind)
             raise err from None
         finally:
+            if chunks is not None:
+                chunks.close()  # a consumer that stops early (the turn's budget) closes the HTTP stream now
             if call is not None:
                 _count(call, usage, completion=pieces)
 
@@ -285,6 +288,9 @@ class OpenAICompatibleLLM:
                 parsed = JsonOutputParser().parse(str(out["raw"].content))
             except Exception as e:  # OutputParserException and friends: the answer is not JSON
                 raise _as_llm_error(e) from None
+        elif self.structured_method == "function_calling":
+            calls = getattr(out["raw"], "tool_calls", None) or []
+            parsed = calls[0]["args"] if calls else None
         elif self.structured_method == "prompt":
             parsed = parse_json_object(str(out["raw"].content))
         else:
@@ -299,8 +305,14 @@ class OpenAICompatibleLLM:
             return bound.bind(response_format={"type": "json_object", "schema": schema}) | raw
         if self.structured_method == "prompt":
             return bound | raw
-        return bound.with_structured_output(schema, method=self.structured_method, include_raw=True,
-                                            **({"strict": True} if self.structured_method == "json_schema" else {}))
+        if self.structured_method == "function_calling":
+            # A forced tool call, bound on top of `bound`: with_structured_output would start again from the bare
+            # model and drop the per-call max_tokens and timeout.
+            return bound.bind(tools=[{"type": "function", "function": {
+                "name": schema["title"], "description": schema["description"], "parameters": schema}}],
+                tool_choice={"type": "function", "function": {"name": schema["title"]}}) | raw
+        # OpenAI's strict json_schema (langchain builds its response_format; the client's own timeout applies).
+        return bound.with_structured_output(schema, method="json_schema", include_raw=True, strict=True)
 
 
 def _prepend(first, rest: Iterator) -> Iterator:
