@@ -461,14 +461,15 @@ class ChatController:
         choices += [(label, item_id) for item_id, label in hits if item_id not in picked]
         return gr.update(choices=choices, value=picked)
 
-    def _label(self, item_id: str, fallback: str, lang: str) -> str:
-        """A search hit as the reader knows it: "매트릭스 (1999) · The Matrix" in Korean, "The Matrix (1999)"."""
+    def _label(self, item_id: str, fallback: str, lang: str, original: bool = True) -> str:
+        """A title as the reader knows it: "매트릭스 (1999) · The Matrix" in Korean (the original only when
+        `original`), "The Matrix (1999)" in English."""
         it = self.engine.item(item_id)
         if it is None:
             return fallback
         title = display_title(it, lang)
         label = f"{title} ({it.year})" if it.year else title
-        return label + (f" · {it.title}" if title != it.title else "")
+        return label + (f" · {it.title}" if original and title != it.title else "")
 
     def like_titles(self, picked: list[str] | None, conv: Conversation | None, lang: str,
                     n_recs=None, domain=None, rerank=None, llm=None) -> Iterator[tuple]:
@@ -490,7 +491,7 @@ class ChatController:
                 del conv.messages[:-MAX_MESSAGES]
                 yield (gr.update(value=[]), list(conv.messages), *self._cards_out(conv, lang))
                 return
-            liked = [conv.labels.get(i) or engine.item(i).label for i in known]
+            liked = [self._label(i, engine.item(i).label, lang, original=False) for i in known]
             lead = t("you_liked", lang) + ", ".join(liked) + "\n"
             # A typed request: these titles are liked and anchor the recommendation (ALS fold-in).
             request = Request(intent="recommend", language=lang, new_topic=True, domain_set=True,
@@ -627,7 +628,9 @@ class ChatController:
                 ex = explain(it, lang=lang, liked=others, wish=wish, sources=("search",) if session.state else ())
                 c = replace(c, reason=ex.reason, source=ex.source)
                 if c.item_id in session.card_notes:
-                    session.card_notes[c.item_id] = [ex.reason, ex.source]
+                    # A new dict, not an in-place change: the taste panel and the snapshot read the session
+                    # without its lock.
+                    session.card_notes = {**session.card_notes, c.item_id: [ex.reason, ex.source]}
             cards.append(c)
         conv.cards = tuple(cards)
 
