@@ -1,4 +1,5 @@
-"""What one conversation turn yields, in order: streamed text chunks, notices, then recommendation cards.
+"""What one conversation turn yields: streamed text chunks, notices and recommendation cards. The cards come last,
+or, in a turn whose intro the LLM writes, first (as soon as the ranking is known, before the intro streams).
 
 The web UI and the eval harness both consume these; nothing else crosses the engine boundary.
 """
