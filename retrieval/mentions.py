@@ -45,6 +45,7 @@ _QUOTE = re.compile(r"\"([^\"]{2,80})\"|“([^”]{2,80})”|‘([^’]{2,80})�
 _JOINERS = frozenset("of the a an and in on at to for with from vs vs. de la le du des or by into over under is".split())
 _SENTENCE_END = re.compile(r"(?:^|[.!?\n]|[:;]\s)\s*[\"'“(]?\s*$")
 _COMMON_CUE_ZIPF = 4.6  # an everyday word after a cue ("I loved Frozen") still counts below this frequency
+_FRANCHISE_ZIPF = 4.5  # a franchise name has a word rarer than this ("potter" 4.1; "what's" 5.2, "up" 6.4)
 _VERY_COMMON_ZIPF = 4.5  # lower-case multi-word titles need one word rarer than this ("toy story", not "first date")
 _FUZZY_MIN = 0.9
 
@@ -289,15 +290,21 @@ class MentionFinder:
                 key = title_key(message[s:e])
                 rows = self.r.exact_rows(key)
                 # "no Harry Potter": a capitalised name that opens several titles names their franchise.
-                franchise = not rows and n >= 2 and bool(rows := self.r.franchise_rows(key))
+                franchise = (not rows and n >= 2 and "," not in message[s:e]
+                             and words[i + n - 1].text.lower() not in _JOINERS and bool(rows := self.r.franchise_rows(key)))
                 if not rows:
                     continue
                 if lang.overlaps((s, e), taken):
                     break
                 ok, reason = self._plausible(message, words, i, n, claimed, lower_msg)
                 if franchise:
-                    ok = ok and reason == "capitalised multi-word title"
-                    reason = "capitalised name that opens several titles (a franchise)" if ok else reason
+                    # Only a distinctive name ("Harry Potter"), not an everyday phrase that opens titles ("What's Up").
+                    distinct = any(lang.english_zipf(w.text) < _FRANCHISE_ZIPF for w in words[i:i + n])
+                    if ok and reason == "capitalised multi-word title":
+                        ok, reason = (True, "capitalised name that opens several titles (a franchise)") if distinct \
+                            else (False, "everyday phrase that opens several titles")
+                    else:
+                        ok = False
                     res = self.r.resolution_for_rows(message[s:e], rows)
                 else:
                     res = self.r.resolve(message[s:e])
@@ -396,9 +403,11 @@ _CUE_RX = re.compile(r"\b(?:movies?|films?|something|anything)?\s*like\s+|\b(?:l
 _CUE_BEFORE = re.compile(
     r"(?:\b(?:like|liked|love|loved|enjoyed|enjoy|adore|adored|watched|watch|saw|seen|see|similar\s+to|than|"
     r"as\s+good\s+as|such\s+as|reminds?\s+me\s+of|fan\s+of|favou?rite\s+(?:is|was)|hated?|disliked?|about|of|"
-    r"called|titled|named|except|not|besides|including|and|or|vs\.?|versus)\s+(?:the\s+movie\s+|the\s+film\s+)?)$",
+    r"called|titled|named|except|not|besides|including|and|or|vs\.?|versus|who\s+(?:directed|made|wrote|stars\s+in|"
+    r"starred\s+in|is\s+in|was\s+in))\s+(?:the\s+movie\s+|the\s+film\s+)?)$",
     re.I)
-_CUE_AFTER = re.compile(r"^\s*(?:\(\d{4}\)\s*)?(?:was|is|were)\s+(?:\w+\s+){0,2}?(?:great|amazing|awesome|good|"
+_CUE_AFTER = re.compile(r"^\s*(?:\(\d{4}\)\s*)?about\s*\?"  # "what's Alien about?"
+                        r"|^\s*(?:\(\d{4}\)\s*)?(?:was|is|were)\s+(?:\w+\s+){0,2}?(?:great|amazing|awesome|good|"
                         r"fantastic|excellent|brilliant|boring|terrible|awful|bad|overrated|one of my|my favou?rite)"
                         # an English title in a Korean sentence: "The Matrix 같은 영화", "Inception 봤어"
                         r"|^\s*(?:\(\d{4}\)\s*)?(?:은|는|이|가|을|를|도|랑|이랑|하고|과|와)?\s*(?:같은|같이|처럼|비슷|좋아|좋았|재밌|"

@@ -307,3 +307,17 @@ def test_code_is_stripped_and_the_request_around_it_still_counts(und, text, inte
     assert req.intent == intent and not req.refs  # words inside code are never titles
     if genre:
         assert genre in req.wish.genres
+
+
+@pytest.mark.parametrize("text", ["what's Alien about?", "who directed Alien?"])
+def test_a_details_question_names_a_title_that_is_also_a_theme_word(und, text):
+    req = read(und, text)
+    assert req.intent == "details" and [r.item_id for r in req.refs] == ["t:19"]
+
+
+def test_an_everyday_phrase_opening_several_titles_is_no_franchise():
+    cat = Catalog([Item(id="w:1", title="What's Up, Doc?", year=1972), Item(id="w:2", title="What's Up, Tiger Lily?",
+                                                                            year=1966)], "whats")
+    pop = {i: 1.0 for i in cat.ids}
+    und = Understander(cat, TitleResolver(cat, popularity=pop), people=PeopleIndex([cat]), popularity=pop)
+    assert not read(und, "What's Up? anything good tonight").refs
