@@ -480,7 +480,7 @@ def _ko_cue_after(end: int, toks: Sequence[lang.Tok], message: str = "") -> bool
             t.form in ("좋아하", "재밌", "보", "봤") for t in after[:1]):
         return True
     rest = message[end:end + 30]
-    return any(lang.CUES_AFTER_KO[k].match(rest) for k in ("seen", "unseen", "dislike", "exclude"))
+    return any(lang.CUES_AFTER_KO[k].match(rest) for k in ("seen", "unseen", "dislike", "exclude", "like"))
 
 
 _POSSESSIVE_BEFORE = re.compile(r"(?:나의|너의|우리의|나만의|내|우리|그녀의|그의)\s*$")

@@ -321,3 +321,9 @@ def test_an_everyday_phrase_opening_several_titles_is_no_franchise():
     pop = {i: 1.0 for i in cat.ids}
     und = Understander(cat, TitleResolver(cat, popularity=pop), people=PeopleIndex([cat]), popularity=pop)
     assert not read(und, "What's Up? anything good tonight").refs
+
+
+@pytest.mark.parametrize("text", ["기생충은 재밌었어 그런 거 더", "기생충 같은 영화 추천해줘"])
+def test_a_liked_film_missing_from_the_catalog_is_named_not_refused(und, text):
+    req = read(und, text)
+    assert req.intent == "recommend" and req.missing and not req.refs
