@@ -183,6 +183,7 @@ class OpenAICompatibleLLM:
         self.base_url = base_url
         self.model = model
         self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
         self.max_retries = max(0, int(max_retries))
         self.structured_method = structured_method
         # Local servers need some key string; a missing real key for api.openai.com fails with a clear config error.
@@ -205,8 +206,9 @@ class OpenAICompatibleLLM:
     def _bound(self, max_tokens: int | None, timeout_s: float | None = None):
         # `max_tokens=` alone is sent as max_completion_tokens, which llama.cpp ignores: send the classic field too.
         n = int(max_tokens or self.max_tokens)
-        # A per-call timeout travels to the openai client as a request option (the turn's remaining budget).
-        extra = {} if timeout_s is None else {"timeout": max(0.1, float(timeout_s))}
+        # A per-call timeout travels to the openai client as a request option: the turn's remaining budget, never
+        # more than the configured per-request timeout.
+        extra = {} if timeout_s is None else {"timeout": max(0.1, min(float(timeout_s), self.timeout_s))}
         if self._official():
             return self._chat.bind(max_tokens=n, **extra)
         return self._chat.bind(extra_body={"max_tokens": n}, **extra)

@@ -37,7 +37,9 @@ def proxy(llama_server):
 def _llm_settings(url: str, timeout_s: float) -> dict:
     return dict(llm_backend="openai", llm_base_url=url, llm_api_key="not-needed", llm_model="local",
                 rerank="llm", llm_timeout_s=timeout_s, llm_max_retries=0, llm_max_tokens=96,
-                n_candidates=6, n_recs=3)  # a short ranking prompt keeps the real model's answers quick
+                n_candidates=6, n_recs=3,  # a short ranking prompt keeps the real model's answers quick
+                # The faults must reach both calls (ranking, intro stream): the turn budget is not what ends them.
+                llm_turn_budget_s=4 * SLOW_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
