@@ -111,3 +111,12 @@ def test_the_assembler_orders_with_the_model_inside_the_filters():
     plain = CandidateAssembler(CAT, popularity=pop, stats=_stats(), ranker=RankerModel())
     by_sum = plain.assemble(seeds=[], wish=Wish(genres=["Comedy"]), exclude={"m:11"}, n=4, n_min=1)
     assert all("Comedy" in c.item.genres for c in by_sum.candidates) and by_sum.ids != cs.ids
+
+
+def test_redial_figures_of_a_ranker_trained_on_redial_are_flagged_in_sample():
+    from chatrec.eval.redial import in_sample_warning
+
+    trained = LinearRanker(FEATURES, np.zeros(len(FEATURES)), np.zeros(len(FEATURES)), np.ones(len(FEATURES)),
+                           meta={"trained_on": "990 redial-dev cases + 115 pseudo-conversations"})
+    assert "IN-SAMPLE" in in_sample_warning(trained)
+    assert in_sample_warning(RankerModel()) == ""
