@@ -2,19 +2,18 @@
 
 Evidence is a liked title or a stated wish; the attribute (director, writer/author, actor, keyword, genre, year)
 must literally occur in the recommended item's knowledge document (retrieval.documents.document_text, the same
-text the knowledge store indexes), so a reason never states a fact the item's document does not hold. Template
-reasons need no LLM; LLM-written reasons are accepted only when they pass `validate_llm_reason`.
+text the knowledge store indexes), so a reason never states a fact the item's document does not hold. Reasons
+never come from an LLM: the LLM ranks and writes the intro; every card's reason is one of these templates.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from retrieval.documents import document_text
 from retrieval.types import Item
 
-from retrieval.lang import COUNTRY_NAMES, THEME_KEYWORDS, hangul_share
+from retrieval.lang import COUNTRY_NAMES, THEME_KEYWORDS
 
 from . import prompts
 from .request import TONE_EN, TONE_KO, Wish
@@ -238,55 +237,3 @@ def _wish_reason(item: Item, lang: str, w: Wish, doc: str, made_by: Sequence[str
         return Explanation(prompts.reason("wish_period", lang, attr=w.period_label or f"{rng[0]}–{rng[1]}",
                                           year=item.year), src, None, "wish_period")
     return None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Validation of LLM-written text
-
-_PROPER = re.compile(r"\b[A-Z][\w'’-]+(?:\s+(?:[A-Z][\w'’-]+|of|the|and|de|von|van))*\s+[A-Z][\w'’-]+\b")
-_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
-_MID_CAPITAL = re.compile(r"(?<=[\w,;:] )[A-Z][A-Za-z'’-]+")
-# Every genre name in both languages → the catalog genre it stands for.
-_GENRE_WORD = {name.lower(): g for g, ko in prompts.GENRE_KO.items() for name in (g, ko)}
-_GENRE_RX = re.compile("|".join(rf"(?<![a-z]){re.escape(w)}(?![a-z])" if w.isascii() else re.escape(w)
-                                 for w in sorted(_GENRE_WORD, key=len, reverse=True)), re.I)
-
-
-def validate_llm_reason(text: str, *, lang: str, allowed_text: str,
-                        names_items: Callable[[str], set[str]] | None = None,
-                        allowed_ids: Iterable[str] = (), titles: Iterable[str] = (),
-                        genres: Iterable[str] | None = None) -> bool:
-    """Accept an LLM reason only if it is plain text in the user's language, says something beyond the `titles`
-    it mentions, every proper name and every year in it occurs in `allowed_text` (the item's document + the user's
-    evidence), every genre it names is one of the item's `genres` (when given), and it names no catalog item
-    outside `allowed_ids` (`names_items(text)` → ids the resolver finds in it)."""
-    t = text.strip()
-    if not t or len(t) > 160 or re.search(r"[<>{}]", t):
-        return False
-    rest = t.lower()
-    for title in sorted((x for x in titles if x), key=len, reverse=True):
-        rest = rest.replace(title.lower(), " ")
-    if len(re.findall(r"[^\W\d_]+", _YEAR.sub(" ", rest))) < 3:
-        return False  # small models echo a title ("Fight Club (1999)") as the reason: that explains nothing
-    share = hangul_share(t)
-    if lang == "ko" and (share is None or share < 0.3):
-        return False
-    if lang == "en" and share is not None and share >= 0.3:
-        return False
-    low = allowed_text.lower()
-    for m in _PROPER.finditer(t):
-        if m.group(0).lower() not in low:
-            return False
-    for m in _MID_CAPITAL.finditer(t):  # "… in the 19th Century": a capitalised name the document lacks
-        if m.group(0).lower() not in low and m.group(0).lower() not in _GENRE_WORD:
-            return False
-    for y in _YEAR.findall(t):
-        if y not in allowed_text:
-            return False
-    if genres is not None:
-        own = set(genres)
-        if any(_GENRE_WORD[m.group(0).lower()] not in own for m in _GENRE_RX.finditer(t)):
-            return False  # "Star Wars — Comedy/Crime/Drama": a genre the item does not have
-    if names_items is not None and names_items(t) - set(allowed_ids):
-        return False
-    return True

@@ -376,7 +376,10 @@ class ChatController:
                   else engine.turn(conv.session, message, domain=conv.prefs.domain))
         for ev in events:
             if isinstance(ev, Cards):
+                # Cards go on screen as soon as the ranking is known; an LLM intro may still be streaming.
                 conv.cards = tuple(ev.cards)
+                sent_at = time.monotonic()
+                yield False, list(history)
                 continue
             if isinstance(ev, TextChunk):
                 if text == lead:  # the reply has started: the progress line has done its job
