@@ -369,6 +369,7 @@ class ChatController:
         yield False, list(history)
         text, notices = lead, []
         engine = self.engine_of(conv)
+        writes_intro = conv.prefs.llm != "none"
         sent_at, first_text = time.monotonic(), True
         # Typed requests from the page (onboarding) and the domain setting go to the engine as such: nothing is
         # written into the user's message on their behalf.
@@ -376,10 +377,12 @@ class ChatController:
                   else engine.turn(conv.session, message, domain=conv.prefs.domain))
         for ev in events:
             if isinstance(ev, Cards):
-                # Cards go on screen as soon as the ranking is known; an LLM intro may still be streaming.
                 conv.cards = tuple(ev.cards)
-                sent_at = time.monotonic()
-                yield False, list(history)
+                if writes_intro:
+                    # Cards go on screen as soon as the ranking is known, while the LLM's intro is still to come;
+                    # without an LLM the text follows at once and one update carries both (each costs the server).
+                    sent_at = time.monotonic()
+                    yield False, list(history)
                 continue
             if isinstance(ev, TextChunk):
                 if text == lead:  # the reply has started: the progress line has done its job
