@@ -58,12 +58,7 @@ class PopularityIndex:
 
     @classmethod
     def from_books(cls, books: Catalog) -> "PopularityIndex":
-        def n(it: Item) -> float:
-            try:
-                return float(it.extra.get("ratings_count", "0") or 0)
-            except ValueError:
-                return 0.0
-        return cls(books.ids, [n(it) for it in books])
+        return cls(books.ids, [float(it.rating_count or 0) for it in books])
 
     def top(self, k: int, exclude: set[str], keep=lambda i: True) -> list[str]:
         out = []
@@ -133,9 +128,8 @@ def item_facts(item: Item, max_plot: int = 140) -> str:
         parts.append("by " + ", ".join(item.authors[:2]))
     if item.actors:
         parts.append("with " + ", ".join(item.actors[:3]))
-    kw = item.extra.get("keywords", "")
-    if kw:
-        parts.append("themes: " + ", ".join(k.strip() for k in kw.split(",")[:4]))
+    if item.keywords:
+        parts.append("themes: " + ", ".join(item.keywords[:4]))
     if item.plot:
         p = item.plot.strip()
         parts.append(p[:max_plot] + ("…" if len(p) > max_plot else ""))
@@ -179,7 +173,7 @@ class CandidateAssembler:
         # theme → movie ids whose keywords or tags name it ("superhero" is no MovieLens genre)
         self._themes: dict[str, set[str]] = {t: set() for t in THEME_KEYWORDS}
         for it in catalog:
-            words = " | ".join([it.extra.get("keywords", ""), *it.tags]).lower()
+            words = " | ".join([*it.keywords, *it.tags]).lower()
             if not words.strip(" |"):
                 continue
             for t, pats in THEME_KEYWORDS.items():
@@ -373,7 +367,7 @@ class CandidateAssembler:
         score -= 0.006 * len(genres & set(w.demote_genres))
         bad = {k for t in w.tones for k in TONE_BY_KEY[t].demote_keywords}  # noqa: C401
         if bad:
-            words = " | ".join([item.extra.get("keywords", ""), *item.tags]).lower()
+            words = " | ".join([*item.keywords, *item.tags]).lower()
             score -= 0.004 * sum(1 for k in bad if k in words)
         return score
 
@@ -454,7 +448,7 @@ class CandidateAssembler:
             # No wish in words: describe the latest liked item (the one this request is about; the similarity
             # list covers all of them) by its themes, next to any genre asked for ("해리 포터 같은 판타지 소설").
             last = seed_items[-1]
-            kws = [k.strip() for k in last.extra.get("keywords", "").split(",") if k.strip()]
+            kws = list(last.keywords)
             text = " ".join([text] * bool(text) + kws[:10] + list(last.genres if not w.genres else ()))
         if text and self.knowledge is not None and "fb_knowledge" not in notices:
             found = self._knowledge("search", text, k=n if wish else 4 * n, domain="book", exclude=tuple(excl),

@@ -70,7 +70,7 @@ class RankContext:
 
 
 def _keywords(item: Item) -> set[str]:
-    return {k.strip().lower() for k in item.extra.get("keywords", "").split(",") if k.strip()} | {
+    return {k.lower() for k in item.keywords} | {
         t.lower() for t in item.tags}
 
 

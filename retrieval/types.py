@@ -66,8 +66,8 @@ class Item:
 
     def __post_init__(self):
         # Keywords, alternative titles and the ratings count used to travel in `extra` as joined strings (stored
-        # documents and callers still hand them over that way): the typed fields are the truth, and `extra`
-        # keeps the joined form for readers that still parse it (chatrec/candidates_turn.py, chatrec/ranker.py).
+        # documents and callers still hand them over that way): the typed fields are the truth; `extra` mirrors the
+        # joined form for callers that still read it there (documents stored with it are read back the same).
         extra = dict(self.extra)
         if not self.keywords and extra.get("keywords"):
             object.__setattr__(self, "keywords", tuple(k.strip() for k in extra["keywords"].split(",") if k.strip()))
