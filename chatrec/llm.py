@@ -293,14 +293,13 @@ class OpenAICompatibleLLM:
         elif self.structured_method == "function_calling":
             calls = getattr(out["raw"], "tool_calls", None) or []
             parsed = calls[0]["args"] if calls else None
-        elif self.structured_method == "prompt":
+        else:  # prompt, json_schema: the first JSON object of the answer
             parsed = parse_json_object(str(out["raw"].content))
-        else:
-            parsed = out["parsed"]
         return _validate(parsed, schema, model, check_schema)
 
     def _structured_runnable(self, bound, schema: dict):
         from langchain_core.runnables import RunnableLambda
+        from langchain_core.utils.function_calling import convert_to_openai_function
 
         raw = RunnableLambda(lambda msg: {"raw": msg, "parsed": None, "parsing_error": None})
         if self.structured_method == "json_object":
@@ -313,8 +312,11 @@ class OpenAICompatibleLLM:
             return bound.bind(tools=[{"type": "function", "function": {
                 "name": schema["title"], "description": schema["description"], "parameters": schema}}],
                 tool_choice={"type": "function", "function": {"name": schema["title"]}}) | raw
-        # OpenAI's strict json_schema (langchain builds its response_format; the client's own timeout applies).
-        return bound.with_structured_output(schema, method="json_schema", include_raw=True, strict=True)
+        # OpenAI's strict json_schema, bound on top of `bound` for the same reason; langchain's converter makes
+        # the schema strict (additionalProperties false everywhere), as with_structured_output would.
+        function = convert_to_openai_function(schema, strict=True)
+        function["schema"] = function.pop("parameters")
+        return bound.bind(response_format={"type": "json_schema", "json_schema": function}) | raw
 
 
 def _prepend(first, rest: Iterator) -> Iterator:
