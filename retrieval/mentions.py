@@ -323,6 +323,8 @@ class MentionFinder:
         before = message[:s]
         cue = _cue_before(before) or _cue_after(message[e:])
         cap_inside = any(w.cap for w in span[1:] if w.text.lower() not in _JOINERS) or (span[0].cap and not sent_start)
+        # A capitalised Latin-letter name right before a Korean comparison or verdict ("Heat 같은 영화", "Up 봤어").
+        ko_cue = span[0].cap and _cue_after(message[e:]) and lang.has_hangul(message[e:e + 12])
         title_case = span[0].cap and all(w.cap for w in content)
         if lang.overlaps((s, e), claimed):
             own = [w for w in content if not lang.overlaps((w.start, w.end), claimed)]
@@ -331,6 +333,10 @@ class MentionFinder:
             listed = bool(re.search(r"(?:,|\band|\bor|&)\s*$", before)) and _cue_in_sentence(before)
             if n == 1 and span[0].cap and not sent_start and not lower_msg and (cue or listed):
                 return True, "capitalised title among titles, though also a request word"
+            # "Alien 같은 영화": a Latin-letter name with a Korean comparison or verdict right after it is a title,
+            # even first in the message (someone who means the creatures writes 외계인); a genre word stays a genre.
+            if n == 1 and ko_cue and not lang.find_terms(span[0].text, lang.GENRE_TERMS):
+                return True, "capitalised title before a Korean cue, though also a request word"
             return False, "request word (genre/country/person/reference), not a title"
         if n >= 2:
             if title_case and cap_inside:
@@ -350,6 +356,8 @@ class MentionFinder:
             # "something like Up", "I loved Her": a capitalised function word right after a title cue.
             if w.cap and not sent_start and _cue_before(before) and not lower_msg and w.text != "I":
                 return True, "capitalised short title right after a cue"
+            if ko_cue and w.text != "I":
+                return True, "capitalised short title before a Korean cue"
             return False, "function word"
         run = _run_around(words, i, message)
         if len(run) > 1 and not lower_msg:
@@ -368,6 +376,8 @@ class MentionFinder:
             return True, "everyday word after a cue, written as a title"
         if w.cap and not sent_start and cue:
             return True, "capitalised everyday word after a cue"
+        if ko_cue:
+            return True, "capitalised everyday word before a Korean cue"
         return False, f"everyday word (zipf {zipf:.1f})"
 
     def _after_cue(self, message: str, blocked: list[tuple[int, int]]):

@@ -315,6 +315,18 @@ def test_a_details_question_names_a_title_that_is_also_a_theme_word(und, text):
     assert req.intent == "details" and [r.item_id for r in req.refs] == ["t:19"]
 
 
+@pytest.mark.parametrize("text,iid", [("Alien 같은 영화 추천해줘", "t:19"), ("Heat 같은 영화", "t:21"),
+                                      ("Her 봤어", "t:3"), ("나 Heat 좋아해", "t:21")])
+def test_a_latin_title_before_a_korean_cue_is_a_title_even_first_or_a_theme_word(und, text, iid):
+    req = read(und, text)
+    assert iid in {r.item_id for r in req.refs} and not req.wish.themes
+
+
+def test_a_genre_word_before_a_korean_cue_stays_a_genre(und):
+    req = read(und, "Romance 같은 영화 추천해줘")
+    assert not req.refs and req.wish.genres == ["Romance"]
+
+
 def test_an_everyday_phrase_opening_several_titles_is_no_franchise():
     cat = Catalog([Item(id="w:1", title="What's Up, Doc?", year=1972), Item(id="w:2", title="What's Up, Tiger Lily?",
                                                                             year=1966)], "whats")
