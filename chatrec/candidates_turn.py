@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -47,8 +47,9 @@ class PopularityIndex:
     """Items ordered by how many users interacted with them (from the fitted interactions); books by ratings_count."""
 
     def __init__(self, ids: Sequence[str], counts: Sequence[float]):
-        order = np.argsort(-np.asarray(counts, dtype=np.float64), kind="stable")
-        self.ids = tuple(ids[i] for i in order)
+        self.order = np.argsort(-np.asarray(counts, dtype=np.float64), kind="stable")
+        self._by_row = tuple(ids)
+        self.ids = tuple(ids[i] for i in self.order)
         self.count = {ids[i]: float(counts[i]) for i in range(len(ids))}
 
     @classmethod
@@ -60,9 +61,13 @@ class PopularityIndex:
     def from_books(cls, books: Catalog) -> "PopularityIndex":
         return cls(books.ids, [float(it.rating_count or 0) for it in books])
 
-    def top(self, k: int, exclude: set[str], keep=lambda i: True) -> list[str]:
+    def top(self, k: int, exclude: set[str], keep=lambda i: True, allowed: np.ndarray | None = None) -> list[str]:
+        """The `k` most popular ids not excluded that `keep` accepts; `allowed` (a mask over the ids as given to
+        the constructor, i.e. catalog rows) skips what cannot fit before `keep` is asked."""
         out = []
-        for i in self.ids:
+        rows = self.order if allowed is None or len(allowed) != len(self.order) else self.order[allowed[self.order]]
+        for r in rows:
+            i = self._by_row[r]
             if i not in exclude and keep(i):
                 out.append(i)
                 if len(out) >= k:
@@ -170,6 +175,13 @@ class CandidateAssembler:
         for it in books_catalog or ():
             for a in it.authors:
                 self._books_by_author.setdefault(a.lower(), []).append(it.id)
+        # Genre and year per catalog row as arrays: the wish's genres and period rule out most of a popularity scan
+        # at once, before the item-by-item check.
+        self._genre_rows: dict[str, np.ndarray] = {}
+        for r, it in enumerate(catalog):
+            for g in it.genres:
+                self._genre_rows.setdefault(g, np.zeros(len(catalog), dtype=bool))[r] = True
+        self._years = np.array([it.year or np.nan for it in catalog], dtype=np.float64)
         # theme → movie ids whose keywords or tags name it ("superhero" is no MovieLens genre)
         self._themes: dict[str, set[str]] = {t: set() for t in THEME_KEYWORDS}
         for it in catalog:
@@ -179,6 +191,8 @@ class CandidateAssembler:
             for t, pats in THEME_KEYWORDS.items():
                 if any(p in words for p in pats):
                     self._themes[t].add(it.id)
+        self._theme_rows = {t: np.isin(np.arange(len(catalog)), [catalog.row(i) for i in ids])
+                            for t, ids in self._themes.items()}
 
     def item(self, item_id: str) -> Item | None:
         it = self.catalog.get(item_id)
@@ -194,33 +208,61 @@ class CandidateAssembler:
         return set(self.people.book_genres(item.authors))
 
     def fits(self, item: Item, w: Wish, loose_origin: bool = False) -> bool:
-        movie = item.domain == "movie"
-        genres = self.genres_of(item)
-        if w.genres and not set(w.genres) <= genres:
-            return False
-        if w.genres_any and not set(w.genres_any) & genres:
-            return False
-        if set(w.avoid_genres) & genres:
-            return False
+        return self.fit_check(w, loose_origin)(item)
+
+    def fit_check(self, w: Wish, loose_origin: bool = False) -> Callable[[Item], bool]:
+        """`fits` for one wish, with the wish's sets built once: popularity scans call it on thousands of items."""
+        need, any_of, avoid = set(w.genres), set(w.genres_any), set(w.avoid_genres)
         rng = w.year_range
-        if rng and (item.year is None or not rng[0] <= item.year <= rng[1]):
-            return False
-        if movie and (w.origins or w.exclude_origins):
-            # Loose: any production country counts (an English-language film made in India is still Indian).
-            origin = set(item.countries) | self.origins_of(item) if loose_origin else self.origins_of(item)
-            if w.origins and not origin & set(w.origins):
+        origins, not_origins = set(w.origins), set(w.exclude_origins)
+        people = tuple(w.people)
+        themes = [self._themes.get(t, set()) for t in w.themes]
+        not_themes = [self._themes.get(t, set()) for t in w.exclude_themes]
+
+        def check(item: Item) -> bool:
+            movie = item.domain == "movie"
+            if need or any_of or avoid:
+                genres = self.genres_of(item)
+                if not need <= genres or (any_of and not any_of & genres) or avoid & genres:
+                    return False
+            if rng and (item.year is None or not rng[0] <= item.year <= rng[1]):
                 return False
-            if origin & set(w.exclude_origins):
+            if movie and (origins or not_origins):
+                # Loose: any production country counts (an English-language film made in India is still Indian).
+                origin = set(item.countries) | self.origins_of(item) if loose_origin else self.origins_of(item)
+                if (origins and not origin & origins) or origin & not_origins:
+                    return False
+            for p in people:
+                if self._made_by(item, p.name, p.role) == p.exclude:
+                    return False
+            if movie and themes and not any(item.id in t for t in themes):
                 return False
-        for p in w.people:
-            made = self._made_by(item, p.name, p.role)
-            if made == p.exclude:
-                return False
-        if movie and w.themes and not any(item.id in self._themes.get(t, ()) for t in w.themes):
-            return False
-        if movie and w.exclude_themes and any(item.id in self._themes.get(t, ()) for t in w.exclude_themes):
-            return False
-        return True
+            return not (movie and any(item.id in t for t in not_themes))
+
+        return check
+
+    def allowed_rows(self, w: Wish) -> np.ndarray | None:
+        """Movie catalog rows whose genres and year can fit the wish (None: no such constraint). A necessary
+        condition only: `fit_check` still decides."""
+        if w.domain == "book" or not (w.genres or w.genres_any or w.avoid_genres or w.year_range or w.themes
+                                      or w.exclude_themes):
+            return None
+        none = np.zeros(len(self._years), dtype=bool)
+        mask = np.ones(len(self._years), dtype=bool)
+        for g in w.genres:
+            mask &= self._genre_rows.get(g, none)
+        if w.genres_any:
+            mask &= np.logical_or.reduce([self._genre_rows.get(g, none) for g in w.genres_any])
+        for g in w.avoid_genres:
+            mask &= ~self._genre_rows.get(g, none)
+        if w.themes:
+            mask &= np.logical_or.reduce([self._theme_rows.get(t, none) for t in w.themes])
+        for t in w.exclude_themes:
+            mask &= ~self._theme_rows.get(t, none)
+        if w.year_range:
+            with np.errstate(invalid="ignore"):
+                mask &= (self._years >= w.year_range[0]) & (self._years <= w.year_range[1])
+        return mask
 
     @staticmethod
     def origins_of(item: Item) -> set[str]:
@@ -320,16 +362,19 @@ class CandidateAssembler:
                     for i, s in ids_scores]
 
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])
-        good = [(i, s) for i, s in ranked if self.fits(catalog[i], wish)]
+        check = self.fit_check(wish)
+        good = [(i, s) for i, s in ranked if check(catalog[i])]
         out = build(good[:n], True)
         if len(out) < n and pop is not None:
             # Popular items that satisfy the wish before anything that breaks it.
             have = {c.id for c in out} | excl
-            extra = pop.top(n - len(out), have, lambda i: self.fits(catalog[i], wish))
+            check = self.fit_check(wish)
+            extra = pop.top(n - len(out), have, lambda i: check(catalog[i]), self.allowed_rows(wish))
             out += [Candidate(catalog[i], self._tone_score(catalog[i], wish), ("popular",), True) for i in extra]
         if len(out) < n_min and wish.origins and pop is not None:
             have = {c.id for c in out} | excl
-            extra = pop.top(n - len(out), have, lambda i: self.fits(catalog[i], wish, loose_origin=True))
+            loose = self.fit_check(wish, loose_origin=True)
+            extra = pop.top(n - len(out), have, lambda i: loose(catalog[i]), self.allowed_rows(wish))
             out += [Candidate(catalog[i], self._tone_score(catalog[i], wish), ("popular",), True) for i in extra]
         if 0 < len(out) < n_min:
             notices.append("few_match")  # fewer picks, all of them right, rather than padding with misfits
@@ -339,7 +384,8 @@ class CandidateAssembler:
             soft = wish.model_copy(update={"origins": [], "people": [], "themes": [], "year_from": None,
                                            "year_to": None, "genres_any": []})
             # Keep what was excluded out even when relaxing: a disliked genre never comes back.
-            rest = [(i, s) for i, s in ranked if i not in have and self.fits(catalog[i], soft)]
+            soft_check = self.fit_check(soft)
+            rest = [(i, s) for i, s in ranked if i not in have and soft_check(catalog[i])]
             out += build(rest[: n - len(out)], False)
             if len(out) < n_min and pop is not None:
                 have = {c.id for c in out} | excl
@@ -421,10 +467,11 @@ class CandidateAssembler:
                     year_range=w.year_range, exclude=tuple(excl), notices=notices)
         have = sum(len(v) for v in lists.values())
         if self.popularity is not None and (have < n or not movie_seeds):
-            keep = (lambda i: self.fits(self.catalog[i], w))
-            lists["popular"] = self.popularity.top(2 * n if w.has_filters else n, excl, keep)
+            check, allowed = self.fit_check(w), self.allowed_rows(w)
+            keep = (lambda i: check(self.catalog[i]))
+            lists["popular"] = self.popularity.top(2 * n if w.has_filters else n, excl, keep, allowed)
             if self.recently_popular is not None:
-                lists["recent"] = self.recently_popular.top(2 * n if w.has_filters else n, excl, keep)
+                lists["recent"] = self.recently_popular.top(2 * n if w.has_filters else n, excl, keep, allowed)
 
     def _book_sources(self, seeds, w: Wish, excl, n, lists, notices) -> None:
         if self.books is None:

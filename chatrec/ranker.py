@@ -13,6 +13,7 @@ no model file is present, the plain weighted sum: the fused score the assembler 
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -64,65 +65,88 @@ class RankContext:
 
     def __post_init__(self):
         for s in self.seeds:
-            self._seed_people |= {p.lower() for p in (*s.directors, *s.actors[:5], *s.writers)}
+            self._seed_people |= _people(s)
             self._seed_keywords |= _keywords(s)
             self._seed_series.add(_series_key(s.title))
 
 
-def _keywords(item: Item) -> set[str]:
-    return {k.lower() for k in item.keywords} | {
-        t.lower() for t in item.tags}
+def _keywords(item: Item) -> frozenset[str]:
+    return _lowered(item.keywords, item.tags)
 
 
+def _people(item: Item) -> frozenset[str]:
+    return _lowered(item.directors, item.actors[:5], item.writers)
+
+
+# Pure functions of an item's strings, asked for every pool candidate on every turn: memoised (bounded).
+@functools.lru_cache(maxsize=1 << 16)
+def _lowered(*groups: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(x.lower() for g in groups for x in g)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def _series_key(title: str) -> str:
     return re.split(r"\s*[:\-–(]|\s+(?:part|chapter|episode)\b|\s+\d+\b", title_key(title))[0].strip()
 
 
 def featurize(items: Sequence[Item], ranks: Sequence[Mapping[str, int]], fused: Sequence[float],
               ctx: RankContext) -> np.ndarray:
-    """One row of FEATURES per candidate."""
+    """One row of FEATURES per candidate (column by column: the pool has hundreds of items on every turn)."""
     w = ctx.wish
     wanted = set(w.genres) | set(w.genres_any)
     prefer, demote = set(w.prefer_genres), set(w.demote_genres)
-    seed_genres = [set(s.genres) for s in ctx.seeds]
+    seed_genres = [g for g in (set(s.genres) for s in ctx.seeds) if g]
     seed_years = [s.year for s in ctx.seeds if s.year]
     mean_seed_year = float(np.mean(seed_years)) if seed_years else None
     stats = ctx.stats
-    max_count = float(stats.count.max()) if stats is not None and len(stats.count) else 1.0
-    max_recent = float(stats.recent.max()) if stats is not None and len(stats.recent) else 1.0
+    n = len(items)
+    X = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    if not n:
+        return X
+    for j, s in enumerate(SOURCES):
+        X[:, j] = [1.0 / (1.0 + rk[s]) if s in rk else 0.0 for rk in ranks]
+    j = len(SOURCES)
+    X[:, j] = np.asarray(fused, dtype=np.float64) * 100.0
+    if stats is not None:
+        row_of = ctx.catalog._row  # noqa: SLF001 - O(1), None for strangers
+        rows = np.array([row_of.get(it.id, -1) for it in items], dtype=np.int64)
+        known = rows >= 0
+        r = rows[known]
+        max_count = float(stats.count.max()) if len(stats.count) else 1.0
+        max_recent = float(stats.recent.max()) if len(stats.recent) else 1.0
+        X[known, j + 1] = np.log1p(np.asarray(stats.count, dtype=np.float64)[r]) / math.log1p(max_count)
+        X[known, j + 2] = (np.log1p(np.asarray(stats.recent, dtype=np.float64)[r])
+                           / math.log1p(max(max_recent, 1.0)))
+        X[known, j + 3] = np.asarray(stats.bayes, dtype=np.float64)[r] - stats.global_mean
+    year = np.array([it.year or 1990 for it in items], dtype=np.float64)
+    X[:, j + 4] = (year - 1990) / 30.0
+    X[:, j + 5] = year >= ctx.max_year - 8
+    genres = [frozenset(it.genres) for it in items]
+    if wanted:
+        X[:, j + 6] = [len(wanted & g) / len(g) if g else 0.0 for g in genres]
+    if prefer:
+        X[:, j + 7] = [len(prefer & g) for g in genres]
+    if demote:
+        X[:, j + 8] = [len(demote & g) for g in genres]
+    if seed_genres:
+        X[:, j + 9] = [max(len(sg & g) / len(sg | g) for sg in seed_genres) if g else 0.0 for g in genres]
+    if ctx._seed_people:  # noqa: SLF001
+        X[:, j + 10] = [min(3, len(_people(it) & ctx._seed_people)) for it in items]  # noqa: SLF001
+    if ctx._seed_keywords:  # noqa: SLF001
+        X[:, j + 11] = [min(5, len(_keywords(it) & ctx._seed_keywords)) for it in items]  # noqa: SLF001
+    if ctx._seed_series:  # noqa: SLF001
+        X[:, j + 12] = [_series_key(it.title) in ctx._seed_series for it in items]  # noqa: SLF001
+    if mean_seed_year is not None:
+        X[:, j + 13] = np.abs(year - mean_seed_year) / 30.0
+    X[:, j + 14] = min(len(ctx.seeds), 5)
+    X[:, j + 15] = float(bool(wanted))
     als_top = max([abs(v) for v in ctx.als_scores.values()] or [1.0]) or 1.0
-    X = np.zeros((len(items), len(FEATURES)), dtype=np.float32)
-    for n, (it, rk, fs) in enumerate(zip(items, ranks, fused)):
-        row = X[n]
-        for j, s in enumerate(SOURCES):
-            if s in rk:
-                row[j] = 1.0 / (1.0 + rk[s])
-        j = len(SOURCES)
-        row[j] = fs * 100.0
-        r = ctx.catalog._row.get(it.id) if stats is not None else None  # noqa: SLF001 - O(1), None for strangers
-        if r is not None:
-            row[j + 1] = math.log1p(stats.count[r]) / math.log1p(max_count)
-            row[j + 2] = math.log1p(stats.recent[r]) / math.log1p(max(max_recent, 1.0))
-            row[j + 3] = (stats.bayes[r] - stats.global_mean)
-        year = it.year or 1990
-        row[j + 4] = (year - 1990) / 30.0
-        row[j + 5] = float(year >= ctx.max_year - 8)
-        genres = set(it.genres)
-        row[j + 6] = len(wanted & genres) / len(genres) if wanted and genres else 0.0
-        row[j + 7] = len(prefer & genres)
-        row[j + 8] = len(demote & genres)
-        if seed_genres and genres:
-            row[j + 9] = max(len(g & genres) / len(g | genres) for g in seed_genres if g) if any(seed_genres) else 0
-        people = {p.lower() for p in (*it.directors, *it.actors[:5], *it.writers)}
-        row[j + 10] = min(3, len(people & ctx._seed_people))  # noqa: SLF001
-        row[j + 11] = min(5, len(_keywords(it) & ctx._seed_keywords))  # noqa: SLF001
-        row[j + 12] = float(_series_key(it.title) in ctx._seed_series)  # noqa: SLF001
-        row[j + 13] = abs(year - mean_seed_year) / 30.0 if mean_seed_year is not None else 0.0
-        row[j + 14] = min(len(ctx.seeds), 5)
-        row[j + 15] = float(bool(wanted))
-        row[j + 16] = ctx.als_scores.get(it.id, 0.0) / als_top
-        row[j + 17] = ctx.text_sims.get(it.id, 0.0)
-        row[j + 18] = ctx.seed_sims.get(it.id, 0.0)
+    if ctx.als_scores:
+        X[:, j + 16] = [ctx.als_scores.get(it.id, 0.0) / als_top for it in items]
+    if ctx.text_sims:
+        X[:, j + 17] = [ctx.text_sims.get(it.id, 0.0) for it in items]
+    if ctx.seed_sims:
+        X[:, j + 18] = [ctx.seed_sims.get(it.id, 0.0) for it in items]
     return X
 
 

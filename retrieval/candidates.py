@@ -12,6 +12,8 @@ the evaluation harness uses. Rows of a user's training interactions and excluded
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence, runtime_checkable
 
@@ -20,6 +22,8 @@ import scipy.sparse as sp
 import threadpoolctl
 
 from .types import Catalog, Interactions, Scored, UnknownItemError, UnknownUserError
+
+FOLD_CACHE = 32  # fold-ins kept per generator (a few MB for a 10k-item catalog)
 
 # Users scored per dense block in batch calls: 1024 × 10k items × 4 B = 40 MB, small enough for a 2-core box.
 _BLOCK = 1024
@@ -99,6 +103,10 @@ class _Base:
         self._inter: Interactions | None = None
         self._counts: np.ndarray | None = None  # users per item, marks items with any evidence
         self._typical = 1.0
+        # One conversational turn folds in the same seeds twice (the candidate list, then the ranker's feature for
+        # every pool item): the last few fold-ins are kept, keyed by rows and weights.
+        self._folds: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._folds_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
     def fit(self, interactions: Interactions, catalog: Catalog):
@@ -116,6 +124,8 @@ class _Base:
         # A liked title from the chat carries no rating; treat it like a typical training interaction.
         self._typical = float(np.median(interactions.matrix.data))
         self._fit(interactions.matrix)
+        with self._folds_lock:
+            self._folds.clear()
         return self
 
     @property
@@ -143,6 +153,24 @@ class _Base:
     def _score_seeds(self, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Dense [n_items] float32 scores for a new user who liked catalog `rows` with interaction `weights`."""
         raise NotImplementedError
+
+    def _seed_scores(self, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """`_score_seeds`, remembered for the last FOLD_CACHE seed sets (read-only: callers share it)."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        key = rows.tobytes() + b"|" + weights.tobytes()
+        with self._folds_lock:
+            hit = self._folds.get(key)
+            if hit is not None:
+                self._folds.move_to_end(key)
+                return hit
+        dense = np.array(self._score_seeds(rows, weights), dtype=np.float32)  # a copy: never lock a model array
+        dense.setflags(write=False)
+        with self._folds_lock:
+            self._folds[key] = dense
+            while len(self._folds) > FOLD_CACHE:
+                self._folds.popitem(last=False)
+        return dense
 
     def _score_similar(self, rows: np.ndarray) -> np.ndarray:
         return self._score_seeds(rows, np.full(len(rows), self._typical_value(), dtype=np.float32))
@@ -209,7 +237,7 @@ class _Base:
         banned = np.concatenate([rows, self._exclude_rows(exclude)])
         if not warm.any() and self._needs_evidence:
             return Scored.empty()
-        return self._to_scored(self._score_seeds(rows[warm], w[warm]), k, banned)
+        return self._to_scored(self._seed_scores(rows[warm], w[warm]), k, banned)
 
     def scores_for_items(self, liked_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
         """The fold-in score of each of `item_ids` for a new user who liked `liked_ids` (zeros when no liked item
@@ -223,7 +251,7 @@ class _Base:
         warm = rows[self._counts[rows] > 0]
         if not len(warm):
             return out
-        dense = self._score_seeds(warm, np.full(len(warm), self._typical_value(), dtype=np.float32))
+        dense = self._seed_scores(warm, np.full(len(warm), self._typical_value(), dtype=np.float32))
         idx = [(n, self._catalog._row.get(i)) for n, i in enumerate(item_ids)]  # noqa: SLF001
         for n, r in idx:
             if r is not None:

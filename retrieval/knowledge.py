@@ -30,6 +30,7 @@ Search semantics:
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -223,6 +224,9 @@ class KnowledgeStore:
         self._tokens: dict[str, list[str]] = {}
         self._emb: dict[str, np.ndarray] = {}
         self._lex = _Lexical([], [], [], np.zeros((0, embedder.dim), dtype=np.float32))
+        # A conversation sends the same query turn after turn (a refinement keeps it), and the search and the
+        # ranker's features both need it: one encoding per distinct text (thread-safe, bounded).
+        self._query_vector = functools.lru_cache(maxsize=512)(self._encode_query)
 
     # -- opening ----------------------------------------------------------------------------------------------
 
@@ -438,7 +442,7 @@ class KnowledgeStore:
         vec_ids: list[str] = []
         vec_scores = np.zeros(0, dtype=np.float32)
         if mode in ("vector", "hybrid"):
-            qv = self.embedder.encode([query])[0]
+            qv = self._query_vector(query)
             vec_ids, vec_scores = self._vector(lex, qv, n_leg, flt)
         bm_ids: list[str] = []
         bm_scores = np.zeros(0, dtype=np.float32)
@@ -491,14 +495,15 @@ class KnowledgeStore:
         the query or the seeds are unknown): features for a ranker over candidates from any source."""
         text_sim = np.zeros(len(item_ids), dtype=np.float32)
         seed_sim = np.zeros(len(item_ids), dtype=np.float32)
-        vecs = [self._emb.get(i) for i in item_ids]
-        known = [n for n, v in enumerate(vecs) if v is not None]
+        with self._lock:
+            lex = self._lex
+        rows = [lex.row.get(i) for i in item_ids]
+        known = [n for n, r in enumerate(rows) if r is not None]
         if not known:
             return text_sim, seed_sim
-        M = np.stack([vecs[n] for n in known])
+        M = lex.emb[[rows[n] for n in known]]
         if query and query.strip():
-            qv = self.embedder.encode([query[:MAX_QUERY_CHARS]])[0]
-            text_sim[known] = M @ qv
+            text_sim[known] = M @ self._query_vector(query[:MAX_QUERY_CHARS])
         seeds = [self._emb[i] for i in seed_ids if i in self._emb]
         if seeds:
             centre = np.mean(seeds, axis=0)
@@ -507,6 +512,11 @@ class KnowledgeStore:
         return text_sim, seed_sim
 
     # -- internals --------------------------------------------------------------------------------------------
+
+    def _encode_query(self, text: str) -> np.ndarray:
+        v = self.embedder.encode([text])[0]
+        v.setflags(write=False)  # shared by every caller through the cache
+        return v
 
     def _filters(self, lex: _Lexical, domain, genres, genre_match, year_range, exclude) -> _Filters:
         n = len(lex.ids)
