@@ -10,6 +10,7 @@ and are relaxed with a note only when too few items survive; tones weigh (prefer
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -301,15 +302,18 @@ class CandidateAssembler:
         srcs: dict[str, list[str]] = {}
         ranks: dict[str, dict[str, int]] = {}
         for name, ids in lists.items():
-            w = _WEIGHTS[name.split(":")[0]]
+            source = name.split(":")[0]
+            w = _WEIGHTS[source]
             for rank, i in enumerate(ids):
                 if i in excl or i not in catalog:
                     continue  # never an item outside the catalog or one the user ruled out
                 fused[i] = fused.get(i, 0.0) + w / (_RRF_K + rank)
-                srcs.setdefault(i, []).append(name.split(":")[0])
-                ranks.setdefault(i, {}).setdefault(name.split(":")[0], rank)
-        for i in fused:
-            fused[i] += self._tone_score(catalog[i], wish) + self._genre_fit(catalog[i], wish)
+                srcs.setdefault(i, []).append(source)
+                ranks.setdefault(i, {}).setdefault(source, rank)
+        if wish.tones or wish.soft_genres or wish.genres or wish.genres_any:  # else both terms are 0 for every item
+            for i in fused:
+                it = catalog[i]
+                fused[i] += self._tone_score(it, wish) + self._genre_fit(it, wish)
         return Pool(catalog, fused, srcs, ranks, notices, excl)
 
     def context(self, seeds: Sequence[str], wish: Wish, pool_ids: Sequence[str] = ()) -> RankContext:
@@ -363,8 +367,7 @@ class CandidateAssembler:
 
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])
         check = self.fit_check(wish)
-        good = [(i, s) for i, s in ranked if check(catalog[i])]
-        out = build(good[:n], True)
+        out = build(itertools.islice(((i, s) for i, s in ranked if check(catalog[i])), n), True)
         if len(out) < n and pop is not None:
             # Popular items that satisfy the wish before anything that breaks it.
             have = {c.id for c in out} | excl
