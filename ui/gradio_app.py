@@ -366,11 +366,14 @@ class ChatController:
         del history[:-MAX_MESSAGES]
         history.append({"role": "assistant", "content": as_text_html(lead)})
         mine = len(history) - 1
-        yield False, list(history)
         text, notices = lead, []
         engine = self.engine_of(conv)
         writes_intro = conv.prefs.llm != "none"
-        sent_at, first_text = time.monotonic(), True
+        # No update before there is something to show: a turn without an LLM is done in tens of milliseconds and
+        # goes out as one update (every update costs the server a full postprocess of the page's outputs); a
+        # slow turn shows its progress line, its cards and its first words as soon as each exists.
+        started = sent_at = time.monotonic()
+        first_text = True
         # Typed requests from the page (onboarding) and the domain setting go to the engine as such: nothing is
         # written into the user's message on their behalf.
         events = (engine.recommend(conv.session, request) if request is not None
@@ -392,7 +395,8 @@ class ChatController:
                 notices.append(ev)
             history[mine] = {"role": "assistant", "content": self._reply_html(text, notices)}
             now = time.monotonic()
-            if (first_text and text != lead) or now - sent_at >= STREAM_INTERVAL_S or _is_progress(ev):
+            if ((first_text and text != lead and now - started >= STREAM_INTERVAL_S)
+                    or now - sent_at >= STREAM_INTERVAL_S or _is_progress(ev)):
                 first_text = first_text and text == lead
                 sent_at = now
                 yield False, list(history)
@@ -531,6 +535,10 @@ class ChatController:
         lang = language_input(lang)
         conv = self.ensure(conv, lang)
         return self.marks_update(conv, lang), self.journeys_update(conv, lang)
+
+    def taste_and_snapshot(self, conv: Conversation | None, lang: str) -> tuple:
+        """(marks, journeys, saved session) after a change: the taste panel and what the browser keeps."""
+        return (*self.taste(conv, lang), self.snapshot(conv))
 
     def undo(self, picked: list[str] | None, conv: Conversation | None, lang: str) -> tuple:
         """Take back the marks of the ticked titles. Returns (chatbot, cards_json, *bodies)."""
@@ -858,8 +866,9 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
 
         def after(event) -> None:
             """Every change of the session: refresh the taste panel and save the session in the browser."""
-            event.then(ctl.taste, [conv, lang], [marks, journeys], **quiet).then(
-                ctl.snapshot, [conv], [saved], **quiet).then(None, [saved], None, js=SAVE_JS)
+            # One server event for both (each event costs the queue a round of its own), then the browser saves.
+            event.then(ctl.taste_and_snapshot, [conv, lang], [marks, journeys, saved], **quiet).then(
+                None, [saved], None, js=SAVE_JS)
 
         after(gr.on([msg.submit, send.click], ctl.respond, [msg, conv, lang, *prefs_inputs],
                     [msg, chatbot, cards_json, *card_outputs], api_name="chat"))
@@ -905,6 +914,10 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
     # A bounded queue: past MAX_QUEUED waiting events a client gets "queue full" (HTTP 503) instead of a server
     # that piles up work.
     demo.queue(default_concurrency_limit=concurrency, max_size=MAX_QUEUED)
+    # Gradio keeps up to 10,000 past events and rebuilds a pandas summary of them after every event, for the
+    # /monitoring page this app turns off: ~10 ms per event once the history is full (three events per chat
+    # turn). Keep one record. The queue reads the setting when it is created, so it is set on it here.
+    demo._queue.ANALYTICS_MAX_EVENTS = 1  # noqa: SLF001 - no public switch in Gradio 6
     return demo
 
 
