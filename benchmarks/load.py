@@ -1,9 +1,14 @@
 """Load on the web app: N concurrent sessions × T chat turns through the Gradio API, no LLM, loopback only.
 
 Starts `app.py` in a child process on a free loopback port (score order, no LLM, the test suite's reduced
-knowledge index), connects one gradio_client per session (before the clock starts), then every session sends its
-turns one after another while all sessions run at once. Prints turns/s and the p50/p95/max turn latency (submit →
-last streamed update), plus failures (errors, empty replies, timeouts).
+knowledge index), then every session sends its turns one after another while all sessions run at once. Prints
+turns/s and the p50/p95/max turn latency (submit → last streamed update), plus failures (errors, empty replies,
+timeouts).
+
+Two clients: `--client http` (default) speaks Gradio's queue protocol (join, then the event stream) from one
+asyncio loop, so the load generator stays light on the machine it shares with the app, as browsers on other
+machines would; `--client gradio` runs one gradio_client per session in threads (heavier: on 2 cores it takes
+about as much CPU as the app it is measuring).
 
     python -m benchmarks.load                               # 50 sessions × 5 turns
     python -m benchmarks.load --baseline-dir /tmp/before    # the same load first on another checkout: ratios
@@ -113,6 +118,102 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_load(name: str, url: str, args: argparse.Namespace, pid: int) -> Result:
+    return (run_load_http if args.client == "http" else run_load_gradio)(name, url, args, pid)
+
+
+def chat_payloads(url: str, args: argparse.Namespace) -> tuple[int, dict[str, list]]:
+    """The /chat endpoint's fn_index and the queue payload of every message (defaults and State slots filled in
+    the way gradio_client does), resolved once before the clock starts."""
+    from gradio_client import Client
+    from gradio_client.utils import construct_args
+
+    c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+    try:
+        endpoint = c.endpoints[c._infer_fn_index("/chat", None)]  # noqa: SLF001 - the client's own lookup
+        messages = {m for i in range(args.sessions) for m in session_messages(i, args.turns)}
+        return endpoint.fn_index, {m: list(endpoint.insert_empty_state(
+            *construct_args(endpoint.parameters_info, (), {"message": m}))) for m in messages}
+    finally:
+        c.close()
+
+
+async def http_turn(http, url: str, session_hash: str, fn_index: int, data: list) -> tuple[bool, str]:
+    """One event through Gradio's queue: join, then read the session's event stream until it completes.
+    Returns (ok, error or reply text)."""
+    import json
+
+    joined = await http.post(url + "gradio_api/queue/join", json={
+        "data": data, "fn_index": fn_index, "session_hash": session_hash, "event_data": None, "trigger_id": None})
+    joined.raise_for_status()
+    event_id = joined.json()["event_id"]
+    async with http.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session_hash}) as resp:
+        resp.raise_for_status()
+        async for line in resp.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            msg = json.loads(line[5:])
+            if msg.get("event_id") != event_id or msg.get("msg") != "process_completed":
+                continue
+            if not msg.get("success", False):
+                return False, str(msg.get("output", {}).get("error"))[:120]
+            history = msg["output"]["data"][1] or []
+            reply = history[-1]["content"] if history and history[-1]["role"] == "assistant" else ""
+            return bool(str(reply).strip()), str(reply)
+    return False, "the event stream ended before the turn completed"
+
+
+def run_load_http(name: str, url: str, args: argparse.Namespace, pid: int) -> Result:
+    import asyncio
+    import uuid
+
+    import httpx
+
+    fn_index, payloads = chat_payloads(url, args)
+    res = Result(name, 0.0)
+    bar = tqdm(total=args.sessions * args.turns, desc=f"{name}: turns", unit="turn", leave=False)
+
+    async def session(http, i: int, stop_at: float, timed: bool) -> None:
+        sid = uuid.uuid4().hex[:11]
+        for n, msg in enumerate(session_messages(i, args.turns), 1):
+            if time.monotonic() > stop_at:
+                res.failures.append(f"session {i}: deadline reached")
+                return
+            t0 = time.perf_counter()
+            try:
+                ok, said = await asyncio.wait_for(http_turn(http, url, sid, fn_index, payloads[msg]),
+                                                  args.call_timeout)
+            except Exception as e:  # a failed call is a result of the benchmark, counted and shown
+                ok, said = False, f"{type(e).__name__}: {str(e)[:120]}"
+            took = time.perf_counter() - t0
+            if not timed:
+                continue
+            res.turns += 1
+            if ok:
+                res.latencies.append(took)
+                res.by_kind.setdefault(f"{'ko' if i % 2 else 'en'} turn {n}", []).append(took)
+            else:
+                res.failures.append(f"session {i}: {msg!r}: {said or 'empty reply'}")
+            bar.update()
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=2 * args.sessions + 8, max_keepalive_connections=2 * args.sessions)
+        async with httpx.AsyncClient(timeout=args.call_timeout, limits=limits) as http:
+            t0 = time.perf_counter()
+            # The first turns of each kind load models once per process (see run_load_gradio): before the clock.
+            await asyncio.gather(*(session(http, i, time.monotonic() + args.deadline, False) for i in (0, 1)))
+            res.warmup_s = time.perf_counter() - t0
+            stop_at = time.monotonic() + args.deadline
+            t0, server0, client0 = time.perf_counter(), cpu_seconds(pid), time.process_time()
+            await asyncio.gather(*(session(http, i, stop_at, True) for i in range(args.sessions)))
+            res.wall_s = time.perf_counter() - t0
+            res.server_cpu_s, res.client_cpu_s = cpu_seconds(pid) - server0, time.process_time() - client0
+
+    asyncio.run(main())
+    bar.close()
+    return res
+
+
+def run_load_gradio(name: str, url: str, args: argparse.Namespace, pid: int) -> Result:
     from gradio_client import Client
 
     def connect(_):
@@ -189,6 +290,9 @@ def main(argv=None) -> int:
     p.add_argument("--sessions", type=int, default=50)
     p.add_argument("--turns", type=int, default=5)
     p.add_argument("--concurrency", type=int, default=None, help="the app's --concurrency (default: its own)")
+    p.add_argument("--client", choices=("http", "gradio"), default="http",
+                   help="http: one asyncio loop speaking Gradio's queue protocol (light); gradio: gradio_client "
+                        "per session in threads (heavy on the shared machine)")
     p.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "chatrec-ci" / "app")
     p.add_argument("--index-limit", type=int, default=1500)
@@ -206,7 +310,7 @@ def main(argv=None) -> int:
         runs.append(measure("baseline", args.baseline_dir.resolve(), args))
     runs.append(measure("this tree", ROOT, args))
 
-    print(f"\n{args.sessions} sessions × {args.turns} turns, no LLM, loopback; "
+    print(f"\n{args.sessions} sessions × {args.turns} turns, no LLM, loopback, {args.client} client; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     print(f"{'run':<12} {'turns ok':>9} {'failed':>7} {'wall s':>8} {'turns/s':>8} {'p50 s':>7} {'p95 s':>7} "
           f"{'max s':>7} {'app CPU s':>10} {'client CPU s':>13} {'warm-up s':>10} {'load':>6}")
