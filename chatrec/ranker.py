@@ -205,19 +205,52 @@ class BoostedRanker(RankerModel):
         return {"kind": "lgbm", "features": list(FEATURES), "model": self.model_text, "meta": self.meta}
 
 
+def _standardised(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return (v - v.mean()) / (v.std() + 1e-9)
+
+
+class BlendRanker(RankerModel):
+    """LambdaRank plus `weight` × logistic regression, each standardised over the pool it scores (one pool per
+    call): the trees order the top of the list, the linear model keeps the long tail in a sensible order."""
+
+    kind = "blend"
+
+    def __init__(self, boosted: BoostedRanker, linear: LinearRanker, weight: float, meta: Mapping | None = None):
+        self.boosted, self.linear, self.weight = boosted, linear, float(weight)
+        self.meta = dict(meta or {})
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        if len(X) == 0:
+            return np.zeros(0)
+        return _standardised(self.boosted.score(X)) + self.weight * _standardised(self.linear.score(X))
+
+    def describe(self) -> str:
+        return f"learned LambdaRank + linear blend ({self.meta.get('trained_on', 'conversations')})"
+
+    def to_json(self) -> dict:
+        return {"kind": "blend", "features": list(FEATURES), "weight": self.weight,
+                "lgbm": self.boosted.to_json(), "linear": self.linear.to_json(), "meta": self.meta}
+
+
+def _from_json(d: Mapping) -> RankerModel:
+    if d.get("features") != list(FEATURES):
+        raise ValueError("its features differ from this version's")
+    if d["kind"] == "linear":
+        return LinearRanker(d["features"], d["coef"], d["mean"], d["scale"], d.get("meta"))
+    if d["kind"] == "lgbm":
+        return BoostedRanker(d["model"], d.get("meta"))
+    if d["kind"] == "blend":
+        return BlendRanker(_from_json(d["lgbm"]), _from_json(d["linear"]), d["weight"], d.get("meta"))
+    raise ValueError(f"unknown kind {d['kind']!r}")
+
+
 def load_ranker(path: str | Path | None = DEFAULT_MODEL) -> RankerModel:
     """The shipped (or given) model; the weighted sum when there is no file. A file that does not parse is an
     error that says how to rebuild it."""
     if path is None or not Path(path).is_file():
         return RankerModel()
     try:
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-        if d.get("features") != list(FEATURES):
-            raise ValueError("its features differ from this version's")
-        if d["kind"] == "linear":
-            return LinearRanker(d["features"], d["coef"], d["mean"], d["scale"], d.get("meta"))
-        if d["kind"] == "lgbm":
-            return BoostedRanker(d["model"], d.get("meta"))
-        raise ValueError(f"unknown kind {d['kind']!r}")
+        return _from_json(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
         raise ValueError(f"ranker model {path} is unusable ({e}); rebuild it with `chatrec-eval ranker`") from e

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from chatrec.candidates_turn import CandidateAssembler, PopularityIndex
-from chatrec.eval.ranker import Example, cross_validate, fit_lgbm, fit_linear, recall_of
+from chatrec.eval.ranker import Example, cross_validate, fit_blend, fit_lgbm, fit_linear, recall_of
 from chatrec.ranker import FEATURES, LinearRanker, RankContext, RankerModel, featurize, load_ranker
 from chatrec.request import Wish
 from retrieval.item_stats import ItemStats
@@ -78,7 +78,7 @@ def _examples(n=60, seed=0, pseudo_every=0):
     return out
 
 
-@pytest.mark.parametrize("fit", [fit_linear, fit_lgbm])
+@pytest.mark.parametrize("fit", [fit_linear, fit_lgbm, fit_blend])
 def test_learned_rankers_beat_the_noise_and_round_trip(tmp_path, fit):
     train, test = _examples(80, 0, pseudo_every=3), _examples(30, 1)
     model = fit(train)
@@ -120,3 +120,11 @@ def test_redial_figures_of_a_ranker_trained_on_redial_are_flagged_in_sample():
                            meta={"trained_on": "990 redial-dev cases + 115 pseudo-conversations"})
     assert "IN-SAMPLE" in in_sample_warning(trained)
     assert in_sample_warning(RankerModel()) == ""
+
+
+def test_the_blend_standardises_each_pool_and_scores_an_empty_one():
+    model = fit_blend(_examples(40))
+    X = _examples(1, 3)[0].X
+    s = model.score(X)
+    assert abs(s.mean()) < 1e-6 and model.score(X[:0]).shape == (0,)
+    assert np.allclose(model.score(X * 1.0), s)  # one pool at a time: the same pool, the same scores
