@@ -60,6 +60,15 @@ class Result:
     def throughput(self) -> float:
         return len(self.latencies) / self.wall_s if self.wall_s else 0.0
 
+    def record(self, session: int, turn: int, message: str, ok: bool, took: float, why: str = "") -> None:
+        """One timed turn: a latency when the reply came, a failure (with why) when it did not."""
+        self.turns += 1
+        if ok:
+            self.latencies.append(took)
+            self.by_kind.setdefault(f"{'ko' if session % 2 else 'en'} turn {turn}", []).append(took)
+        else:
+            self.failures.append(f"session {session}: {message!r}: {why or 'empty reply'}")
+
     def pct(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
 
@@ -184,16 +193,9 @@ def run_load_http(name: str, url: str, args: argparse.Namespace, pid: int) -> Re
                                                   args.call_timeout)
             except Exception as e:  # a failed call is a result of the benchmark, counted and shown
                 ok, said = False, f"{type(e).__name__}: {str(e)[:120]}"
-            took = time.perf_counter() - t0
-            if not timed:
-                continue
-            res.turns += 1
-            if ok:
-                res.latencies.append(took)
-                res.by_kind.setdefault(f"{'ko' if i % 2 else 'en'} turn {n}", []).append(took)
-            else:
-                res.failures.append(f"session {i}: {msg!r}: {said or 'empty reply'}")
-            bar.update()
+            if timed:
+                res.record(i, n, msg, ok, time.perf_counter() - t0, "" if ok else said)
+                bar.update()
 
     async def main() -> None:
         limits = httpx.Limits(max_connections=2 * args.sessions + 8, max_keepalive_connections=2 * args.sessions)
@@ -249,17 +251,11 @@ def run_load_gradio(name: str, url: str, args: argparse.Namespace, pid: int) -> 
                 history = out[1] or []
                 reply = history[-1]["content"] if history and history[-1]["role"] == "assistant" else ""
                 ok = bool(str(reply).strip())
+                why = ""
             except Exception as e:  # a failed call is a result of the benchmark, counted and shown
-                took, ok = time.perf_counter() - t0, False
-                with lock:
-                    res.failures.append(f"session {i}: {type(e).__name__}: {str(e)[:120]}")
+                took, ok, why = time.perf_counter() - t0, False, f"{type(e).__name__}: {str(e)[:120]}"
             with lock:
-                res.turns += 1
-                if ok:
-                    res.latencies.append(took)
-                    res.by_kind.setdefault(f"{'ko' if i % 2 else 'en'} turn {n}", []).append(took)
-                else:
-                    res.failures.append(f"session {i}: empty reply to {msg!r}")
+                res.record(i, n, msg, ok, took, why)
             bar.update()
 
     t0, server0, client0 = time.perf_counter(), cpu_seconds(pid), time.process_time()
