@@ -6,7 +6,10 @@ The session keeps the last effective `Wish`; each turn's request is merged into 
 - a refinement ("lighter, please", "애니메이션이면 더 좋아", "from the 90s", "not Korean") changes only what
   it names: genres are added (a conjunction), excluded genres removed, the period and the people replaced,
   tones and themes added, the free text replaced when it says something;
-- paging ("more", "다른 거") and feedback ("I didn't like X") keep the wish as it is.
+- paging ("more", "다른 거") and feedback ("I didn't like X") keep the wish as it is, and so do turns that ask
+  for nothing (small talk, "no, I haven't", off-topic lines);
+- a request that is neither a new topic nor a refinement ("not my kind of movie at all!") is read as a
+  refinement: an unclear line never wipes what the user asked for earlier.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ def merge(prev: Wish | None, req: Request, *, informative=lambda q: bool(q)) -> 
     new = req.wish
     if prev is None:
         return new.model_copy(deep=True)
-    if req.page or req.intent in ("feedback", "chitchat"):
+    # Nothing asked for (the turn itself keeps the cards for these): the request stands.
+    if req.page or req.intent in ("feedback", "chitchat", "off_topic", "greeting", "empty", "emoji", "injection"):
         out = prev.model_copy(deep=True)
         if req.domain_set:
             out.domain = new.domain
@@ -32,7 +36,7 @@ def merge(prev: Wish | None, req: Request, *, informative=lambda q: bool(q)) -> 
         if req.domain_set:
             out.domain = new.domain
         return out
-    if req.new_topic or not req.refine:
+    if req.new_topic:
         out = new.model_copy(deep=True)
         if not req.domain_set:
             out.domain = prev.domain

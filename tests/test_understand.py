@@ -339,3 +339,10 @@ def test_an_everyday_phrase_opening_several_titles_is_no_franchise():
 def test_a_liked_film_missing_from_the_catalog_is_named_not_refused(und, text):
     req = read(und, text)
     assert req.intent == "recommend" and req.missing and not req.refs
+
+
+@pytest.mark.parametrize("line", ["no, i haven't", "Not my kind of movie at all!", "They are okay.", "An older one.",
+                                  "Yes I have seen both."])
+def test_a_line_that_asks_for_nothing_new_keeps_the_request(und, line):
+    prev = merge(None, read(und, "I like comedies"))
+    assert merge(prev, read(und, line)).genres == ["Comedy"]
