@@ -130,6 +130,8 @@ _QUESTION = {
                           r"this))\b|\bmore\s+like\s+(?:it|that|this)\b|비슷한|같은\s*(?:거|것|영화|작품|류)|처럼", re.I),
 }
 _OR_BETWEEN = re.compile(r"^\s*(?:or|/|or\s+maybe|either|나|이나|아니면|또는|혹은)\s*$", re.I)
+# The joints of a comma list of genres ("action, comedy, and chick flicks"): a taste, any of them will do.
+_LIST_JOINT = re.compile(r"^\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*(?:movies?|films?)?\s*$", re.I)
 _ANIME = re.compile(r"\banime\b|재패니메이션|일본\s*애니|아니메", re.I)
 _SERIES = re.compile(r"^\s*(?:the\s+)?(?:series|franchise|movies|films|saga|trilogy|sequels?)\b|^\s*(?:시리즈|편들|"
                      r"시리즈물|속편)", re.I)
@@ -382,6 +384,16 @@ _FILM_CONTEXT_AFTER = re.compile(
 _FILM_CONTEXT_BEFORE = re.compile(r"\b(?:from|made\s+in|set\s+in|out\s+of|in)\s+$", re.I)
 
 
+def _comma_list(text: str, hits: Sequence[Hit]) -> list[Hit]:
+    """Three or more genres in a comma list ("horror, rom-coms, and thrillers") name a taste, not one film that is
+    all of them at once ("a funny sci-fi movie" and "action and comedy" stay a conjunction)."""
+    if len(hits) < 3 or any(not _LIST_JOINT.match(text[a.end:b.start]) for a, b in zip(hits, hits[1:])):
+        return []
+    if "," not in text[hits[0].end:hits[-1].start]:
+        return []
+    return list(hits)
+
+
 def _sentence_of(text: str, pos: int) -> int:
     return len(re.findall(r"[.!?\n]+\s*", text[:pos]))
 
@@ -581,15 +593,21 @@ class Understander:
         # are a taste and then a request ("I like horror. Any comedies?"): the last sentence's genres filter, the
         # earlier ones only weigh.
         positive = [h for h in genre_hits if not _negated(text, h.start, h.end)]
-        last_sentence = _sentence_of(text, positive[-1].start) if positive else None
+        # A period inside a genre word ("Rom. Coms") ends no sentence.
+        plain = "".join(" " if ch == "." and any(h.start <= n < h.end for h in genre_hits) else ch
+                        for n, ch in enumerate(text)) if "." in text else text
+        last_sentence = _sentence_of(plain, positive[-1].start) if positive else None
+        listed = _comma_list(text, [h for h in positive if _sentence_of(plain, h.start) == last_sentence])
         prev: Hit | None = None
         for h in genre_hits:
             claims.append((h.start, h.end))
             genres = h.key.split("+")
             if _negated(text, h.start, h.end):
                 lex.exclude_genres += [g for g in genres if g not in lex.exclude_genres]
-            elif _sentence_of(text, h.start) != last_sentence:
+            elif _sentence_of(plain, h.start) != last_sentence:
                 lex.soft_genres += [g for g in genres if g not in lex.soft_genres]
+            elif h in listed:
+                lex.genres_any += [g for g in genres if g not in lex.genres_any]
             elif prev is not None and _OR_BETWEEN.match(text[prev.end:h.start]) and not _negated(text, prev.start,
                                                                                                    prev.end):
                 # "comedy or drama": either will do

@@ -183,6 +183,8 @@ def test_excluding_a_franchise_name_leaves_out_its_films_only(text, excluded, ke
     ("공포 말고 코미디", {"Comedy"}, set(), {"Horror"}),
     ("액션 영화 보고 싶은데 SF는 빼고", {"Action"}, set(), {"Sci-Fi"}),
     ("comedy or drama", set(), {"Comedy", "Drama"}, set()),
+    ("I like horror, comedies, and thrillers", set(), {"Horror", "Comedy", "Thriller"}, set()),
+    ("I like action and comedy", {"Action", "Comedy"}, set(), set()),
     ("웃기면서 액션도 있는 영화 없나?", {"Comedy", "Action"}, set(), set()),
 ])
 def test_genres_are_a_conjunction_with_negation_and_or(und, text, genres, any_, excluded):
