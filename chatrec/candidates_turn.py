@@ -192,8 +192,10 @@ class CandidateAssembler:
             for t, pats in THEME_KEYWORDS.items():
                 if any(p in words for p in pats):
                     self._themes[t].add(it.id)
-        self._theme_rows = {t: np.isin(np.arange(len(catalog)), [catalog.row(i) for i in ids])
-                            for t, ids in self._themes.items()}
+        self._theme_rows: dict[str, np.ndarray] = {}
+        for t, ids in self._themes.items():
+            self._theme_rows[t] = np.zeros(len(catalog), dtype=bool)
+            self._theme_rows[t][[catalog.row(i) for i in ids]] = True
 
     def item(self, item_id: str) -> Item | None:
         it = self.catalog.get(item_id)
@@ -371,7 +373,6 @@ class CandidateAssembler:
         if len(out) < n and pop is not None:
             # Popular items that satisfy the wish before anything that breaks it.
             have = {c.id for c in out} | excl
-            check = self.fit_check(wish)
             extra = pop.top(n - len(out), have, lambda i: check(catalog[i]), self.allowed_rows(wish))
             out += [Candidate(catalog[i], self._tone_score(catalog[i], wish), ("popular",), True) for i in extra]
         if len(out) < n_min and wish.origins and pop is not None:

@@ -594,8 +594,10 @@ class Understander:
         # earlier ones only weigh.
         positive = [h for h in genre_hits if not _negated(text, h.start, h.end)]
         # A period inside a genre word ("Rom. Coms") ends no sentence.
-        plain = "".join(" " if ch == "." and any(h.start <= n < h.end for h in genre_hits) else ch
-                        for n, ch in enumerate(text)) if "." in text else text
+        chars = list(text)
+        for h in genre_hits:
+            chars[h.start:h.end] = text[h.start:h.end].replace(".", " ")
+        plain = "".join(chars)
         last_sentence = _sentence_of(plain, positive[-1].start) if positive else None
         listed = _comma_list(text, [h for h in positive if _sentence_of(plain, h.start) == last_sentence])
         prev: Hit | None = None

@@ -915,7 +915,7 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
     # that piles up work.
     demo.queue(default_concurrency_limit=concurrency, max_size=MAX_QUEUED)
     # Gradio keeps up to 10,000 past events and rebuilds a pandas summary of them after every event, for the
-    # /monitoring page this app turns off: ~10 ms per event once the history is full (three events per chat
+    # /monitoring page this app turns off: ~10 ms per event once the history is full (two events per chat
     # turn). Keep one record. The queue reads the setting when it is created, so it is set on it here.
     demo._queue.ANALYTICS_MAX_EVENTS = 1  # noqa: SLF001 - no public switch in Gradio 6
     return demo
