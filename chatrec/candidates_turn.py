@@ -20,6 +20,7 @@ import numpy as np
 
 from retrieval.lang import COUNTRY_LANGUAGE, THEME_KEYWORDS, TONE_BY_KEY, informative
 from retrieval.people import PeopleIndex
+from retrieval.titles import title_key
 from retrieval.types import Catalog, Item, Scored
 
 from retrieval.item_stats import ItemStats
@@ -183,6 +184,10 @@ class CandidateAssembler:
             for g in it.genres:
                 self._genre_rows.setdefault(g, np.zeros(len(catalog), dtype=bool))[r] = True
         self._years = np.array([it.year or np.nan for it in catalog], dtype=np.float64)
+        # Films sharing a title (King Kong 1933 / 1976 / 2005): to someone who named one, the others are that film.
+        self._versions: dict[str, list[str]] = {}
+        for it in catalog:
+            self._versions.setdefault(title_key(it.title), []).append(it.id)
         # theme → movie ids whose keywords or tags name it ("superhero" is no MovieLens genre)
         self._themes: dict[str, set[str]] = {t: set() for t in THEME_KEYWORDS}
         for it in catalog:
@@ -292,6 +297,9 @@ class CandidateAssembler:
         """Every candidate the sources offer for this request, with its rank in each source and the fused score,
         before the wish filters and the cut to `n` (the ranker's input; `assemble` filters and cuts)."""
         excl = set(exclude) | set(seeds) | set(wish.exclude_ids)
+        for s in seeds:
+            if s in self.catalog:
+                excl.update(self._versions.get(title_key(self.catalog[s].title), ()))
         lists: dict[str, list[str]] = {}
         notices: list[str] = []
         if wish.domain == "book":

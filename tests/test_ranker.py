@@ -132,3 +132,14 @@ def test_the_blend_standardises_each_pool_and_scores_an_empty_one():
 
     assert np.allclose(s, z(model.boosted.score(X)) + model.weight * z(model.linear.score(X)))
 
+
+def test_other_versions_of_a_named_film_are_not_recommended():
+    """King Kong (1933) is the same film, to someone who named King Kong (2005)."""
+    items = [Item(id="k:1", title="King Kong", year=2005, genres=("Adventure",)),
+             Item(id="k:2", title="King Kong", year=1933, genres=("Adventure",)),
+             Item(id="k:3", title="Kong: Skull Island", year=2017, genres=("Adventure",)),
+             Item(id="k:4", title="Jumanji", year=1995, genres=("Adventure",))]
+    cat = Catalog(items, "kong")
+    a = CandidateAssembler(cat, popularity=PopularityIndex(cat.ids, [4.0, 3.0, 2.0, 1.0]))
+    cs = a.assemble(seeds=["k:1"], wish=Wish(), exclude=(), n=3, n_min=1)
+    assert cs.ids == ("k:3", "k:4")
