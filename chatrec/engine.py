@@ -315,7 +315,8 @@ class Engine:
         if noted.get("dislike"):
             r.intro = prompts.msg("noted_dislike", lang, titles=self._titles(noted["dislike"], lang))
         elif noted.get("seen") and not noted.get("like"):
-            r.intro = prompts.msg("noted_seen", lang, titles=self._titles(noted["seen"], lang))
+            r.intro = prompts.msg("noted_seen" if len(noted["seen"]) == 1 else "noted_seen_many", lang,
+                                  titles=self._titles(noted["seen"], lang))
         if req.missing or req.unknown:
             # Said in the reply itself, first: the user must not take the picks for the title they asked about.
             r.intro = self._not_found(req) + ("\n" + r.intro if r.intro else "")
@@ -326,7 +327,7 @@ class Engine:
                 for i in affected:
                     cards = self._replace_card(work, i, lang)
                 r.cards = cards
-                r.lines.append(prompts.msg("replaced", lang))
+                r.lines.append(prompts.msg("replaced" if len(affected) == 1 else "replaced_many", lang))
                 return r
             if work.last_cards and noted:
                 self._keep_cards(work, r)  # "I haven't seen it" / "I saw X": the picks on screen still stand

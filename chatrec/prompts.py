@@ -177,9 +177,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Noted — you've already seen {titles}; I'll skip it.",
         "ko": "이미 보신 작품({titles})은 추천에서 뺄게요.",
     },
+    "noted_seen_many": {
+        "en": "Noted — you've already seen {titles}; I'll skip them.",
+        "ko": "이미 보신 작품({titles})은 추천에서 뺄게요.",
+    },
     "replaced": {
         "en": "I replaced it with another pick.",
         "ko": "대신 다른 작품으로 바꿔 드렸어요.",
+    },
+    "replaced_many": {
+        "en": "I replaced them with other picks.",
+        "ko": "대신 다른 작품들로 바꿔 드렸어요.",
     },
     "no_results": {
         "en": "I couldn't find anything new that fits all of that. Try loosening a constraint (genre, period).",
@@ -317,12 +325,15 @@ REASONS: dict[str, dict[str, str]] = {
                      "ko": "{src} 팬에게 권하는 책: {facts}."},
     "popular": {"en": "Widely loved by other users ({facts}).",
                 "ko": "많은 사용자가 좋아한 작품이에요({facts})."},
+    "new": {"en": "A recent release viewers are watching ({facts}).",
+            "ko": "요즘 많이 보는 최근 개봉작이에요({facts})."},
 }
 
 SOURCES = {
     "liked": {"en": "because you liked {src}", "ko": "{src} 기반 추천"},
     "wish": {"en": "matches your request", "ko": "요청 조건에 맞음"},
     "popular": {"en": "popular", "ko": "인기작"},
+    "new": {"en": "new release", "ko": "최근 개봉작"},
 }
 
 

@@ -57,6 +57,7 @@ class Wish(_Model):
     exclude_genres: list[str] = Field(default_factory=list)
     soft_genres: list[str] = Field(default_factory=list)  # a taste stated along the way: weighs, never filters
     people: list[PersonRef] = Field(default_factory=list)
+    soft_people: list[str] = Field(default_factory=list)  # liked along the way ("I love Adam Sandler!"): weighs only
     origins: list[str] = Field(default_factory=list)  # ISO country codes, any of them
     exclude_origins: list[str] = Field(default_factory=list)
     year_from: int | None = None
@@ -83,7 +84,7 @@ class Wish(_Model):
 
     @property
     def has_any(self) -> bool:
-        return self.has_filters or bool(self.tones or self.anchors or self.soft_genres)
+        return self.has_filters or bool(self.tones or self.anchors or self.soft_genres or self.soft_people)
 
     @property
     def avoid_genres(self) -> tuple[str, ...]:

@@ -55,6 +55,8 @@ def merge(prev: Wish | None, req: Request, *, informative=lambda q: bool(q)) -> 
     out.genres_any = [g for g in out.genres_any if g not in out.exclude_genres]
     if new.people:
         out.people = list(new.people)
+    if new.soft_people:
+        out.soft_people = list(dict.fromkeys(out.soft_people + new.soft_people))
     if new.origins:
         out.origins = list(new.origins)
     out.exclude_origins = list(dict.fromkeys(out.exclude_origins + new.exclude_origins))

@@ -117,9 +117,10 @@ _QUESTION = {
     "cast": re.compile(r"\bwho(?:'s|\s+is|\s+was)\s+in\b|\bwho\s+stars?\b|\bwho\s+starred|\bcast\b|\bactors?\b.*\?|"
                        r"누가\s*(?:나와|나오|출연)|출연진|배우(?:는|가)?\s*누구|주연", re.I),
     "plot": re.compile(r"\bwhat(?:'s|\s+is|\s+was)\s+(?:it|that|this|.+)\s+about\b|\bplot\b|\bsynopsis\b|\bstory\b.*\?|"
-                       r"\btell\s+me\s+(?:more\s+)?about\b|\bmore\s+(?:info|details)\b|\bdetails\b|줄거리|무슨\s*내용|"
+                       r"\btell\s+me\s+(?:more\s+)?about\b|\btell\s+me\s+more\b|\bmore\s+(?:info|details)\b|\bdetails\b|줄거리|무슨\s*내용|"
                        r"어떤\s*내용|내용이\s*뭐|어떤\s*(?:영화|작품|책)(?:야|이야|인가요?|예요|에요|이에요|임|인지)|"
-                       r"에\s*대해|자세히|설명해|\bdo\s+you\s+know\b|\bhave\s+you\s+(?:heard\s+of|seen)\b|"
+                       r"에\s*대해|자세히|설명해|\bdo\s+you\s+know\b(?!\s+(?:of\s+)?(?:any|some|a\s+(?:good|few)|anything|something|"
+                       r"others?|more|good|great|movies|films|what\s+(?:I|to))\b)|\bhave\s+you\s+(?:heard\s+of|seen)\b|"
                        r"\bwhat\s+do\s+you\s+think\s+(?:of|about)\b|\bis\s+(?:it|that|this|.{2,40})\s+(?:any\s+)?good\b|"
                        r"알아\s*\??\s*$|아세요|아니\s*\?|들어\s*봤|어때\s*\??\s*$|괜찮아\s*\?|볼\s*만해\s*\?", re.I),
     "year": re.compile(r"\bwhen\s+(?:was|did)\s+(?:it|that|this)\s+(?:come\s+out|released|made)|\bwhat\s+year\b|"
@@ -137,8 +138,21 @@ _SERIES = re.compile(r"^\s*(?:the\s+)?(?:series|franchise|movies|films|saga|tril
                      r"시리즈물|속편)", re.I)
 _NEWER_ONE = re.compile(r"\bthe\s+(?:new|newer|newest|latest|recent|more\s+recent)\s+(?:one|version|movie|film)\b|"
                         r"\bthe\s+(?:sequel|remake|reboot)\b|새로\s*나온\s*(?:거|것|편)|최신작|속편|리메이크(?:판|작)?", re.I)
+# "An older one", "something older", "좀 더 옛날 거": older than the films on screen (no year of its own). "The older
+# one" is the older version of a title (`_newer_one`'s counterpart), not a period.
+_OLDER = re.compile(r"(?<!\bthe\s)\b(?:an?\s+|some\s+)?older\s+(?:one|ones|movies?|films?|stuff|picks?|titles?)\b|"
+                    r"\b(?:something|anything|ones?)\s+(?:a\s+(?:bit|little)\s+)?older\b|"
+                    r"\bolder\s*(?:please|pls|maybe|instead|[.!?]|$)|\bless\s+recent\b|\bnot\s+(?:so|that|as)\s+"
+                    r"(?:new|recent)\b|더\s*(?:오래된|옛날|예전)|좀\s*(?:오래된|옛날)\s*(?:거|것|걸|영화|작품)", re.I)
 _REPLACE = re.compile(r"\binstead\b|\brather\b|\bswitch\s+to\b|대신|(?:으로|로)\s*바꿔|말고\s+\S+\s*(?:으로|로)\b", re.I)
 _LESS_SCARY = re.compile(r"\bless\s+scary\b|\bnot\s+(?:too\s+|so\s+)?scary\b|덜\s*무서|안\s*무서|무섭지\s*않", re.I)
+# "They terrify me", "too scary for my kids": horror is out, unless horror is what this request asks for.
+_SCARES_ME = re.compile(r"\btoo\s+scary\b|\b(?:terrify|terrifies|scare|scares|frighten|frightens)\s+me\b|"
+                        r"\b(?:scared|afraid|terrified)\s+of\s+(?:horror|scary)|너무\s*무서워|무서운\s*(?:건|거)\s*(?:못|싫)", re.I)
+_OF_THE_FILM = re.compile(r"^\s*(?:\(\s*(?:18|19|20)\d\d\s*\))?\s*,?\s*(?:with|starring|featuring)\s+$", re.I)
+# "it is a comedy movie", "that's a horror": a genre said of a film, not asked for.
+_SAID_OF_A_FILM = re.compile(r"\b(?:it|that|this|which)\s*(?:\s+is|\s+was|'s|’s|\s+seems|\s+sounds)\s+(?:like\s+)?"
+                             r"(?:a|an|more\s+of\s+a|kind\s+of\s+a)\s+(?:\w+\s+)?$", re.I)
 _CUED_EN = re.compile(r"\b(?:movies?|films?|something|anything|shows?|books?)\s+(?:like|similar\s+to)\s+"
                       r"((?:the\s+)?[A-Z0-9][\w'’:&.-]*(?:\s+(?:[A-Z0-9][\w'’:&.-]*|of|the|and|a|in)){0,5})")
 _CUED_KO = re.compile(r"(?:^|[\s,])((?:[^\s,.!?]+\s*){1,3}?)\s*(?:같은|처럼|비슷한)\s")
@@ -230,7 +244,7 @@ def parse_period(text: str, max_year: int = 2018) -> Period:
     if m:
         a, b = sorted((int(m.group(1)), int(m.group(2))))
         return Period(a, b, f"{a}–{b}", m.span())
-    m = re.search(r"(?:\b((?:19|20)\d)0\s*'?s\b)|(?:['’](\d)0s\b)|(?:\b(\d)0s\b)", low)
+    m = re.search(r"(?:\b((?:19|20)\d)0\s*['’]?s\b)|(?:['’](\d)0['’]?s\b)|(?:\b(\d)0['’]?s\b)", low)
     if m:
         if m.group(1):
             start = int(m.group(1) + "0")
@@ -357,6 +371,7 @@ class _Lexicon:
     genres_any: list[str] = field(default_factory=list)
     exclude_genres: list[str] = field(default_factory=list)
     soft_genres: list[str] = field(default_factory=list)  # a taste stated before the request
+    soft_people: list[str] = field(default_factory=list)  # people liked before the request, or said of a film
     tones: list[str] = field(default_factory=list)
     themes: list[str] = field(default_factory=list)
     exclude_themes: list[str] = field(default_factory=list)
@@ -494,6 +509,7 @@ class Understander:
         if mentions:
             # A title with strong evidence ("Alien (1979)", a quoted name) wins over the lexicon words inside it.
             lex = self._lexicon(text, skip=[(m.start, m.end) for m in mentions])
+        self._older_than_cards(text, lex, session)
         notes = list(lex.notes)
         refs: list[ItemRef] = []
         unknown: list[str] = []
@@ -545,7 +561,7 @@ class Understander:
         query = self._query_text(text, [sp for sp in spans + lex.claims if sp not in unknown_spans])
         query = re.sub(r"\(\s*(?:18|19|20)\d\d\s*\)", " ", query).strip()
         wish = Wish(genres=lex.genres, genres_any=lex.genres_any, exclude_genres=lex.exclude_genres,
-                    soft_genres=lex.soft_genres,
+                    soft_genres=lex.soft_genres, soft_people=lex.soft_people,
                     people=lex.people, origins=lex.origins, exclude_origins=lex.exclude_origins,
                     year_from=lex.period.year_from, year_to=lex.period.year_to, period_label=lex.period.label,
                     tones=lex.tones, themes=lex.themes, exclude_themes=lex.exclude_themes, query=query)
@@ -581,17 +597,28 @@ class Understander:
         claims = lex.claims
         claims.extend(skip)  # spans already taken by titles: no lexicon word inside them
         # People first: a name may contain a genre or country word ("Park Chan-wook" no, "Will Smith" no, but be safe).
+        person_at: list[tuple[int, PersonRef]] = []
         if self.people is not None:
             for h in self.people.find(text):
                 if self._title_cued_person(text, h) or lang.overlaps((h.start, h.end), claims):
                     continue
-                lex.people.append(PersonRef(name=h.name, role=h.role, exclude=_negated(text, h.start, h.end)))
+                ref = PersonRef(name=h.name, role=h.role, exclude=_negated(text, h.start, h.end))
                 claims.append((h.start, h.end))
+                if not ref.exclude and any(_OF_THE_FILM.match(text[e:h.start]) for _, e in skip if e <= h.start):
+                    lex.soft_people.append(h.name)  # "Jumanji (1995) with Robin Williams": who is in it, no wish
+                    continue
+                lex.people.append(ref)
+                person_at.append((h.start, ref))
                 lex.notes.append(f"person {h.text!r} → {h.name} ({h.role})")
         genre_hits = [h for h in lang.find_terms(text, lang.GENRE_TERMS) if not lang.overlaps((h.start, h.end), claims)]
         # Genres named in one sentence are a conjunction ("a romantic comedy"); named in different sentences they
         # are a taste and then a request ("I like horror. Any comedies?"): the last sentence's genres filter, the
         # earlier ones only weigh.
+        # "it is a comedy movie" says what a film is; "too scary" is no wish for horror (`_SCARES_ME` below).
+        said_of_film = [h for h in genre_hits if _SAID_OF_A_FILM.search(text[max(0, h.start - 40):h.start])
+                        or h.key == "Horror" and re.search(r"\btoo\s+$", text[max(0, h.start - 5):h.start], re.I)]
+        claims.extend((h.start, h.end) for h in said_of_film)
+        genre_hits = [h for h in genre_hits if h not in said_of_film]
         positive = [h for h in genre_hits if not _negated(text, h.start, h.end)]
         # A period inside a genre word ("Rom. Coms") ends no sentence.
         chars = list(text)
@@ -621,12 +648,20 @@ class Understander:
             else:
                 lex.genres += [g for g in genres if g not in lex.genres]
             prev = h
-        if _LESS_SCARY.search(text) and "Horror" not in lex.exclude_genres:
+        if (_LESS_SCARY.search(text) or _SCARES_ME.search(text) and "Horror" not in lex.genres + lex.genres_any) \
+                and "Horror" not in lex.exclude_genres:
             lex.exclude_genres.append("Horror")
             if "Horror" in lex.genres:
                 lex.genres.remove("Horror")
         lex.genres = [g for g in lex.genres if g not in lex.exclude_genres]
         lex.soft_genres = [g for g in lex.soft_genres if g not in lex.exclude_genres and g not in lex.genres]
+        if last_sentence is not None:
+            # Like genres: a person liked in an earlier sentence than the request is a taste ("I love Adam Sandler!
+            # ... any other good 90's comedies?"), not a filter.
+            for pos, ref in person_at:
+                if not ref.exclude and _sentence_of(plain, pos) < last_sentence:
+                    lex.people.remove(ref)
+                    lex.soft_people.append(ref.name)
         m = _ANIME.search(text)
         if m and not lang.overlaps(m.span(), claims):
             claims.append(m.span())
@@ -675,6 +710,21 @@ class Understander:
                                         lang.Term("movie", lang.DOMAIN_MOVIE_WORDS)]):
             claims.append((w.start, w.end))
         return lex
+
+    def _older_than_cards(self, text: str, lex: _Lexicon, session: Session) -> None:
+        """ "An older one" with cards on screen: films before the middle of the cards' years. Without cards it says
+        no year, and "older movies" stays the classics `parse_period` reads."""
+        m = _OLDER.search(text)
+        own = lex.period.span is not None and lang.overlaps(lex.period.span, [m.span()]) if m else False
+        if m is None or lang.overlaps(m.span(), [c for c in lex.claims if c != lex.period.span]):
+            return
+        years = sorted(y for y in (getattr(self._item(i), "year", None) for i in session.last_cards) if y)
+        if not years or (lex.period.label and not own):
+            return  # "older than 2000" / "90s" said its own years
+        pivot = years[len(years) // 2]
+        lex.period = Period(None, pivot - 1, f"{pivot}년 이전" if lang.has_hangul(text) else f"before {pivot}",
+                            m.span())
+        lex.notes.append(f"{m.group(0).strip()!r}: older than the cards on screen (before {pivot})")
 
     def _title_cued_person(self, text: str, h) -> bool:
         """ "I loved Ed Wood": a name that is also a catalog title, right after a title cue, is the film."""
@@ -851,8 +901,10 @@ class Understander:
         cards = list(session.last_cards)
         rng = lang.ORDINAL_RANGE.search(text)
         if rng and cards:
-            word = next(g for g in rng.groups() if g) if any(rng.groups()) else "2"
-            count = {"two": 2, "three": 3, "2": 2, "3": 3, "두": 2, "세": 3}.get(word.lower(), 2)
+            word = next((g for g in rng.groups() if g), "")
+            # "the first two" → 2; "all of them" / "다 봤어" → every card; "both of them" / "둘 다" → 2
+            count = {"two": 2, "three": 3, "2": 2, "3": 3, "두": 2, "세": 3}.get(word.lower()) or (
+                len(cards) if word else 2)
             pol = self._polarity(text, rng.start(), rng.end())
             for iid in cards[:count]:
                 if iid not in have:
@@ -993,7 +1045,8 @@ class Understander:
             if _RX["chitchat"].search(text) and not _RX["page"].search(text):
                 req.intent = "chitchat"
                 return req
-            if _RX["greeting"].search(text) and not re.search(r"추천|recommend|suggest", text, re.I):
+            if _RX["greeting"].search(text) and not re.search(r"추천|recommend|suggest|looking\s+for|보고\s*싶", text,
+                                                                re.I):
                 req.intent = "greeting"
                 return req
             if not _RX["recommend"].search(text):

@@ -407,7 +407,9 @@ ORDINAL_PHRASE = re.compile(
     re.I)
 # "the first two", "both", "처음 두 개": several cards at once (start index, count)
 ORDINAL_RANGE = re.compile(r"\b(?:the\s+)?(?:first|top)\s+(two|three|2|3)\b|\bboth\s+of\s+(?:them|those)\b|"
-                           r"(?:처음|앞에?)\s*(두|세|2|3)\s*(?:개|편|작품)|(?:둘|두\s*개)\s*다", re.I)
+                           r"(?:처음|앞에?)\s*(두|세|2|3)\s*(?:개|편|작품)|(?:둘|두\s*개)\s*다|"
+                           r"\b(all)\s+(?:of\s+)?(?:them|those|these|the\s+above)\b|\b(?:them|those|these)\s+(all)\b|"
+                           r"(전부|모두|다)\s*(?=봤|본\s*거)", re.I)
 DEMONSTRATIVE = re.compile(
     r"\b(?:that|this)\s+(?:one|movie|film|book)\b|\bthe\s+(?:same|above)\s+(?:one|movie|film)\b|\bit\b|\bthat\b"
     r"|그거|그것|그\s*(?:영화|작품|책)|이거|이것|이\s*(?:영화|작품|책)|저거|저\s*(?:영화|작품)|방금\s*(?:그|말한)|아까\s*그",
@@ -501,7 +503,8 @@ can about tonight today someone somebody anyone who people person fan fans frien
 them his didn don doesn t s m ve ll re d not no really so very too also just still was were is are be been liked loved
 enjoyed hated hate love enjoy please thanks thank ok okay now then again maybe similar same kind sort type vibe vibes
 stuff things from but looking mood feel feeling find pick picks watching reading any some kinda sorta lot lots bit
-have has had am do does did get got back again now instead switch""".split())
+have has had am do does did get got back again now instead switch hi hello hey tonight weekend wife husband
+girlfriend boyfriend partner date night""".split())  # who and when one watches with says nothing about the film
 
 
 def informative(query: str) -> bool:

@@ -283,6 +283,16 @@ def test_feedback_replaces_the_card_and_it_never_returns(engine):
     assert events and isinstance(events[0], Notice)
 
 
+def test_seen_them_all_replaces_every_card(engine):
+    s = engine.new_session("en")
+    r = run_turn(engine, s, "recommend me a good sci-fi movie from the 80s")
+    before = {c.item_id for c in r.cards}
+    r2 = run_turn(engine, s, "I've seen all of those")
+    assert before <= set(s.seen) and r2.cards and not before & {c.item_id for c in r2.cards}
+    assert "skip them" in r2.text and "replaced them" in r2.text
+    assert all("Sci-Fi" in engine.item(c.item_id).genres for c in r2.cards)  # still the same request
+
+
 def test_a_failing_component_never_breaks_a_turn(engine, monkeypatch):
     s = engine.new_session("ko")
     run_turn(engine, s, "인터스텔라 좋아해")

@@ -272,6 +272,29 @@ def test_the_new_one_is_the_newest_of_the_series(und):
     assert req.wish.year_from is None  # "the new one" is no period
 
 
+@pytest.mark.parametrize("text", ["An older one.", "something a bit older please", "older ones?", "좀 더 옛날 거 없어?"])
+def test_older_means_older_than_the_cards_on_screen(und, text):
+    prev = Wish(genres=["Action"])
+    s = Session(state=prev.model_dump(), last_cards=["t:20", "t:14", "t:9", "t:21", "t:1"])  # 2010 2012 2008 1995 1999
+    req = read(und, text, s)
+    assert req.refine and req.intent == "recommend"
+    merged = merge(prev, req, informative=informative)
+    assert merged.genres == ["Action"] and merged.year_to == 2007 and merged.year_from is None
+
+
+def test_older_says_its_own_years_or_none(und):
+    s = Session(state=Wish(genres=["Action"]).model_dump(), last_cards=["t:20", "t:14"])
+    assert read(und, "nothing older than 2000", s).wish.year_from == 2000  # its own year, not the cards'
+    assert read(und, "the older one", s).wish.year_to is None  # a version of a title, not a period
+    assert read(und, "older movies please").wish.year_to == 1979  # no cards: the classics
+
+
+def test_tell_me_more_about_a_card_is_a_details_question(und):
+    s = Session(last_cards=["t:2", "t:3", "t:1"])
+    req = read(und, "the second one sounds good, tell me more", s)
+    assert req.intent == "details" and req.refs[0].item_id == "t:3"
+
+
 def test_followups_refine_and_new_requests_start_over(und):
     prev = Wish(genres=["Romance", "Comedy"], year_from=1990, year_to=1999, period_label="1990s")
     s = Session(state=prev.model_dump(), last_cards=["t:2"])
@@ -348,3 +371,49 @@ def test_a_liked_film_missing_from_the_catalog_is_named_not_refused(und, text):
 def test_a_line_that_asks_for_nothing_new_keeps_the_request(und, line):
     prev = merge(None, read(und, "I like comedies"))
     assert merge(prev, read(und, line)).genres == ["Comedy"]
+
+
+def test_a_person_liked_before_the_request_weighs_but_does_not_filter(und):
+    w = read(und, "I love Ridley Scott! Do you know of any other good 90's comedies?").wish
+    assert (w.genres, w.year_from, w.year_to) == (["Comedy"], 1990, 1999)
+    assert not w.people and w.soft_people == ["Ridley Scott"]
+    w = read(und, "I saw Alien (1979) with Ridley Scott, loved it").wish
+    assert not w.people and w.soft_people == ["Ridley Scott"]  # who made the film, not a wish
+    w = read(und, "any movies by Ridley Scott?").wish
+    assert [p.name for p in w.people] == ["Ridley Scott"] and not w.soft_people
+
+
+def test_do_you_know_any_is_a_request_not_a_question_about_a_film(und):
+    req = read(und, "I loved Heat (1995). Do you know of any other good action movies?")
+    assert req.intent == "recommend" and req.wish.genres == ["Action"]
+    assert read(und, "Do you know Heat (1995)?").intent == "details"
+
+
+@pytest.mark.parametrize("text", ["I havent seen a lot of horror movies because they terrify me. Any comedies?",
+                                  "Something for my kids, Alien was too scary for them"])
+def test_films_that_scare_the_user_are_left_out(und, text):
+    assert "Horror" in read(und, text).wish.exclude_genres
+
+
+def test_scary_in_a_horror_request_keeps_the_horror(und):
+    w = read(und, "I want a horror movie that will scare me").wish
+    assert w.genres == ["Horror"] and "Horror" not in w.exclude_genres
+
+
+def test_a_genre_said_of_a_film_is_no_wish(und):
+    w = read(und, "I like horror movies. Hahaha, it is a comedy movie but maybe").wish
+    assert w.genres == ["Horror"]
+
+
+@pytest.mark.parametrize("text", ["I've seen all of those", "seen them all", "다 봤어"])
+def test_seen_them_all_marks_every_card(und, text):
+    s = Session(last_cards=["t:2", "t:3", "t:1"])
+    req = read(und, text, s)
+    assert req.intent == "feedback" and refs(req) == {("t:2", "seen"), ("t:3", "seen"), ("t:1", "seen")}
+    assert refs(read(und, "I liked both of them", s)) == {("t:2", "like"), ("t:3", "like")}
+
+
+def test_a_greeting_that_asks_for_a_film_is_a_request(und):
+    req = read(und, "Hi! I'm looking for a movie to watch tonight with my wife")
+    assert req.intent == "recommend" and not informative(req.wish.query)  # the company is no plot word
+    assert read(und, "Hello, how are you?").intent == "greeting"
