@@ -34,7 +34,7 @@ _RRF_K = 60.0
 # A film in Korean is a Korean film even where the production countries are unknown; English says nothing.
 _LANGUAGE_HOME = {lang: c for c, lang in COUNTRY_LANGUAGE.items() if lang != "en" and c not in ("MX", "TW")}
 _WEIGHTS = {"als": 1.0, "search": 1.0, "similar": 0.7, "popular": 0.25, "author": 1.5, "people": 1.5, "theme": 0.8,
-            "recent": 0.25}
+            "recent": 0.25, "new": 0.25}
 # With a learned ranker the sources are asked for wider lists (POOL_N per request) and the ranker orders up to
 # POOL_CAP of them: a target the weighted sum would put at 300 can still reach the cards.
 POOL_N = 150
@@ -42,6 +42,9 @@ POOL_CAP = 800
 # Pool standard deviations per unit of genre share. 5-fold grouped CV on redial-dev (LambdaRank, redial pools):
 # 0 → R@10 .114 / R@50 .271, 0.75 → .118 / .270, 1.5 → .116 / .261; 1.0 keeps Forrest Gump out of "a 90s romcom".
 GENRE_PURITY = 1.0
+# "New releases": films from the catalog's last NEW_YEARS years. On redial-dev, a third of the targets the pool
+# missed were 2015–2018 films with few ratings (Black Panther, Deadpool 2) asked for with no title or genre.
+NEW_YEARS = 3
 TONE_WEIGHT = 1.0  # pool standard deviations per genre against the tone
 
 
@@ -184,6 +187,8 @@ class CandidateAssembler:
             for g in it.genres:
                 self._genre_rows.setdefault(g, np.zeros(len(catalog), dtype=bool))[r] = True
         self._years = np.array([it.year or np.nan for it in catalog], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            self._new_rows = self._years >= self.max_year - NEW_YEARS
         # Films sharing a title (King Kong 1933 / 1976 / 2005): to someone who named one, the others are that film.
         self._versions: dict[str, list[str]] = {}
         for it in catalog:
@@ -462,12 +467,15 @@ class CandidateAssembler:
         if movie_seeds and self.knowledge is not None:
             lists["similar"] = self._knowledge("similar_to", movie_seeds, n, domain="movie", exclude=tuple(excl),
                                                notices=notices)
-        wanted = [p for p in w.people if not p.exclude]
-        if wanted and self.people is not None:
+        wanted = [(p.name, p.role) for p in w.people if not p.exclude]
+        if (wanted or w.soft_people) and self.people is not None:
             works: set[str] = set()
-            for p in wanted:
-                works |= {i for i in self.people.works(p.name, p.role) if i in self.catalog}
-            lists["people"] = self._by_popularity(works - excl)
+            for name, role in wanted:
+                works |= {i for i in self.people.works(name, role) if i in self.catalog}
+            liked: set[str] = set()
+            for name in w.soft_people:  # a taste: their films join the pool, the wish check does not need them
+                liked |= {i for i in self.people.works(name, "any") if i in self.catalog}
+            lists["people"] = self._by_popularity(works - excl) + self._by_popularity(liked - works - excl)
         if w.themes:
             ids = set().union(*(self._themes.get(t, set()) for t in w.themes))
             lists["theme"] = self._by_popularity(ids - excl)[:wide]
@@ -484,6 +492,9 @@ class CandidateAssembler:
             lists["popular"] = self.popularity.top(2 * n if w.has_filters else n, excl, keep, allowed)
             if self.recently_popular is not None:
                 lists["recent"] = self.recently_popular.top(2 * n if w.has_filters else n, excl, keep, allowed)
+            # New releases: what people ask about is often this year's film, which has few ratings yet.
+            new = self._new_rows if allowed is None else allowed & self._new_rows
+            lists["new"] = self.popularity.top(n, excl, keep, new)
 
     def _book_sources(self, seeds, w: Wish, excl, n, lists, notices) -> None:
         if self.books is None:

@@ -199,6 +199,10 @@ def explain(item: Item, *, lang: str, liked: Sequence[Item], wish: Wish, sources
     if "search" in sources:
         return Explanation(prompts.reason("wish_text", lang, facts=facts_phrase(item, lang)),
                            prompts.source("wish", lang), None, "wish_text")
+    if "new" in sources and "popular" not in sources:
+        # A film from the catalog's last years with few ratings yet: "widely loved" would overstate it.
+        return Explanation(prompts.reason("new", lang, facts=facts_phrase(item, lang)),
+                           prompts.source("new", lang), None, "new")
     return Explanation(prompts.reason("popular", lang, facts=facts_phrase(item, lang)),
                        prompts.source("popular", lang), None, "popular")
 

@@ -29,7 +29,7 @@ from retrieval.types import Catalog, Item
 
 from .request import Wish
 
-SOURCES = ("als", "similar", "search", "people", "theme", "popular", "recent", "author")
+SOURCES = ("als", "similar", "search", "people", "theme", "popular", "recent", "author", "new")
 FEATURES = (*(f"rr_{s}" for s in SOURCES), "fused", "log_count", "log_recent", "bayes", "year", "recent_film",
             "genre_share", "prefer", "demote", "seed_genre", "seed_people", "seed_keywords", "same_series",
             "year_gap", "n_seeds", "has_genres", "als_score", "text_sim", "seed_sim")
@@ -39,7 +39,7 @@ GROUPS = {  # for ablations: which features each signal owns
     "search": ("rr_search", "text_sim"),
     "people_themes": ("rr_people", "rr_theme", "rr_author"),
     "popularity": ("rr_popular", "log_count"),
-    "recency": ("rr_recent", "log_recent", "year", "recent_film"),
+    "recency": ("rr_recent", "rr_new", "log_recent", "year", "recent_film"),
     "quality": ("bayes",),
     "wish": ("genre_share", "prefer", "demote", "has_genres"),
 }

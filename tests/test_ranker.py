@@ -143,3 +143,15 @@ def test_other_versions_of_a_named_film_are_not_recommended():
     a = CandidateAssembler(cat, popularity=PopularityIndex(cat.ids, [4.0, 3.0, 2.0, 1.0]))
     cs = a.assemble(seeds=["k:1"], wish=Wish(), exclude=(), n=3, n_min=1)
     assert cs.ids == ("k:3", "k:4")
+
+
+def test_new_releases_join_a_pool_that_names_no_film():
+    """This year's films have few ratings yet: the popularity lists alone would never reach them."""
+    pop = PopularityIndex(CAT.ids, [100.0 - i for i in range(12)])  # the oldest films are the most rated
+    a = CandidateAssembler(CAT, popularity=pop)
+    p = a.pool(seeds=[], wish=Wish(genres=["Comedy"]), exclude=(), n=2)
+    assert p.sources["m:11"] == ["new"]  # 1991, the catalog's newest comedy: only the new-release list has it
+    assert set(p.ranks) >= {"m:1", "m:3", "m:9", "m:11"}
+    assert all(a.catalog[i].year >= 1988 for i in p.sources if "new" in p.sources[i])
+    cs = a.assemble(seeds=[], wish=Wish(genres=["Comedy"]), exclude=(), n=6, n_min=1)
+    assert all("Comedy" in c.item.genres for c in cs.candidates)
