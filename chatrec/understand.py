@@ -1024,7 +1024,12 @@ class Understander:
         if feedback_only and not wish_words and not _RX["page"].search(text):
             req.intent = "feedback"
             return req
-        if likes and not _RX["refine"].search(text):
+        if likes and not _RX["refine"].search(text) and not req.new_topic and not lex.has_wish and question is None \
+                and not _RX["recommend"].search(text) and _standing_wish(session):
+            # "I saw Avengers, that was great" after "I like action movies": a taste told along the way, not a new
+            # request; the action wish stands, with the film as its anchor ("movies like X" starts over).
+            req.refine = True
+        elif likes and not _RX["refine"].search(text):
             req.new_topic = True
         elif lex.has_wish and not likes and session.state and _RX["refine"].search(text) and not req.new_topic:
             req.refine = True
@@ -1170,6 +1175,12 @@ class Understander:
         out = llm.structured(prompts.understand_messages(message, hist, cards), request_schema(), _LLMRequest,
                                   max_tokens=220)
         return merge_llm(rules, out, self, session, message)
+
+
+def _standing_wish(session: Session) -> bool:
+    """Does the dialogue state ask for a kind of film (genres, people, period, themes, origin), not only titles?"""
+    st = session.state or {}
+    return any(st.get(k) for k in ("genres", "genres_any", "people", "year_from", "year_to", "themes", "origins"))
 
 
 def rules_unsure(req: Request) -> bool:

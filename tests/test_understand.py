@@ -417,3 +417,14 @@ def test_a_greeting_that_asks_for_a_film_is_a_request(und):
     req = read(und, "Hi! I'm looking for a movie to watch tonight with my wife")
     assert req.intent == "recommend" and not informative(req.wish.query)  # the company is no plot word
     assert read(und, "Hello, how are you?").intent == "greeting"
+
+
+def test_a_film_liked_along_the_way_keeps_the_standing_request(und):
+    prev = Wish(genres=["Action"])
+    s = Session(state=prev.model_dump(), last_cards=["t:21"])
+    req = read(und, "I saw The Matrix (1999), that was great", s)
+    merged = merge(prev, req, informative=informative)
+    assert req.refine and merged.genres == ["Action"] and merged.anchors == ["t:1"]
+    req = read(und, "something like The Matrix (1999)", s)  # asks for films like it: starts over
+    assert req.new_topic and merge(prev, req, informative=informative).genres == []
+    assert read(und, "I saw The Matrix (1999), that was great", Session()).new_topic  # nothing standing
