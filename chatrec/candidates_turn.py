@@ -46,6 +46,9 @@ GENRE_PURITY = 1.0
 # missed were 2015–2018 films with few ratings (Black Panther, Deadpool 2) asked for with no title or genre.
 NEW_YEARS = 3
 TONE_WEIGHT = 1.0  # pool standard deviations per genre against the tone
+# A tone alone ("a sad movie", "something to cheer me up") puts films of its genres first: the pool's standardised
+# scores reach 5+ for the blockbusters every vague request would otherwise get.
+TONE_ALONE = 100.0
 
 
 class PopularityIndex:
@@ -374,7 +377,10 @@ class CandidateAssembler:
             # A tone ("lighter") keeps the genres against it down (its preferred genres are a feature of the model;
             # pushing them too sent "a lighter romcom" to any animated film).
             against = X[:, FEATURES.index("demote")]
-            fused = dict(zip(ids, (float(v) for v in score + GENRE_PURITY * share - TONE_WEIGHT * against)))
+            score = score + GENRE_PURITY * share - TONE_WEIGHT * against
+            if not (wish.genres or wish.genres_any):
+                score += TONE_ALONE * np.minimum(X[:, FEATURES.index("prefer")], 1.0)
+            fused = dict(zip(ids, (float(v) for v in score)))
 
         def build(ids_scores, fits) -> list[Candidate]:
             return [Candidate(catalog[i], s, tuple(dict.fromkeys(srcs.get(i, ["popular"]))), fits, ranks.get(i, {}))

@@ -122,7 +122,8 @@ _QUESTION = {
                        r"에\s*대해|자세히|설명해|\bdo\s+you\s+know\b(?!\s+(?:of\s+)?(?:any|some|a\s+(?:good|few)|anything|something|"
                        r"others?|more|good|great|movies|films|what\s+(?:I|to))\b)|\bhave\s+you\s+(?:heard\s+of|seen)\b|"
                        r"\bwhat\s+do\s+you\s+think\s+(?:of|about)\b|\bis\s+(?:it|that|this|.{2,40})\s+(?:any\s+)?good\b|"
-                       r"알아\s*\??\s*$|아세요|아니\s*\?|들어\s*봤|어때\s*\??\s*$|괜찮아\s*\?|볼\s*만해\s*\?", re.I),
+                       r"알아\s*\??\s*$|아세요|아니\s*\?|들어\s*봤|어때\s*\??\s*$|괜찮아\s*\?|볼\s*만해\s*\?|"
+                       r"재(?:밌|미있)(?:어|나|나요|어요|을까|을까요|니)\s*\?", re.I),
     "year": re.compile(r"\bwhen\s+(?:was|did)\s+(?:it|that|this)\s+(?:come\s+out|released|made)|\bwhat\s+year\b|"
                        r"언제\s*(?:나왔|개봉|만들)|몇\s*년", re.I),
     "genre": re.compile(r"\bwhat\s+(?:kind|genre|type)\s+of\s+(?:movie|film|book)\s+is\b|무슨\s*장르|장르가\s*뭐", re.I),
@@ -144,6 +145,7 @@ _OLDER = re.compile(r"(?<!\bthe\s)\b(?:an?\s+|some\s+)?older\s+(?:one|ones|movie
                     r"\b(?:something|anything|ones?)\s+(?:a\s+(?:bit|little)\s+)?older\b|"
                     r"\bolder\s*(?:please|pls|maybe|instead|[.!?]|$)|\bless\s+recent\b|\bnot\s+(?:so|that|as)\s+"
                     r"(?:new|recent)\b|더\s*(?:오래된|옛날|예전)|좀\s*(?:오래된|옛날)\s*(?:거|것|걸|영화|작품)", re.I)
+OLDER_BY = 5  # "something older": at least this many years before the middle of the cards' years
 _REPLACE = re.compile(r"\binstead\b|\brather\b|\bswitch\s+to\b|대신|(?:으로|로)\s*바꿔|말고\s+\S+\s*(?:으로|로)\b", re.I)
 _LESS_SCARY = re.compile(r"\bless\s+scary\b|\bnot\s+(?:too\s+|so\s+)?scary\b|덜\s*무서|안\s*무서|무섭지\s*않", re.I)
 # "They terrify me", "too scary for my kids": horror is out, unless horror is what this request asks for.
@@ -158,7 +160,7 @@ _CUED_EN = re.compile(r"\b(?:movies?|films?|something|anything|shows?|books?)\s+
 _CUED_KO = re.compile(r"(?:^|[\s,])((?:[^\s,.!?]+\s*){1,3}?)\s*(?:같은|처럼|비슷한)\s")
 _FUNCTION_WORDS = frozenset({"the", "of", "and", "a", "an", "in", "on", "to", "for", "at", "with", "from", "vs"})
 _KO_VERDICT = re.compile(r"(?P<unseen>안\s*봤|못\s*봤|본\s*적\s*(?:이\s*)?없)|(?P<dislike>별로(?!\s*없)|싫|재미\s*없|재미없|"
-                         r"지루|노잼|실망|최악|과대평가)|(?P<seen>이미\s*봤|벌써\s*봤|봤어|봤는데|봤다|봤지|봤음|봤던)|"
+                         r"지루|노잼|실망|최악|과대평가)|(?P<seen>이미\s*(?:다\s*)?(?:봤|본)|벌써\s*(?:다\s*)?(?:봤|본)|봤어|봤는데|봤다|봤지|봤음|봤던|본\s*거(?:야|예요|에요|임|다|라서))|"
                          r"(?P<like>좋아해|좋아했|좋았|재밌었|재미있었|최고|인생\s*영화|명작|사랑해)")
 _LIST_SEP = re.compile(r"\s*(?:,|,?\s*and|,?\s*or|&|/|이랑|랑|하고|와|과|,?\s*그리고)?\s*(?:the\s+)?", re.I)
 _DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
@@ -721,7 +723,8 @@ class Understander:
         years = sorted(y for y in (getattr(self._item(i), "year", None) for i in session.last_cards) if y)
         if not years or (lex.period.label and not own):
             return  # "older than 2000" / "90s" said its own years
-        pivot = years[len(years) // 2]
+        # Noticeably older than the typical card: a year older is no answer to "something older".
+        pivot = years[len(years) // 2] - OLDER_BY
         lex.period = Period(None, pivot - 1, f"{pivot}년 이전" if lang.has_hangul(text) else f"before {pivot}",
                             m.span())
         lex.notes.append(f"{m.group(0).strip()!r}: older than the cards on screen (before {pivot})")

@@ -155,3 +155,19 @@ def test_new_releases_join_a_pool_that_names_no_film():
     assert all(a.catalog[i].year >= 1988 for i in p.sources if "new" in p.sources[i])
     cs = a.assemble(seeds=[], wish=Wish(genres=["Comedy"]), exclude=(), n=6, n_min=1)
     assert all("Comedy" in c.item.genres for c in cs.candidates)
+
+
+def test_a_tone_alone_puts_films_of_its_genres_first():
+    """ "A sad movie" names no genre; the model's favourites (here the newest films, all action) must not outrank
+    the dramas the tone stands for."""
+    items = [Item(id=f"d:{i}", title=f"Story {i}", year=1990 + i, genres=("Action",) if i >= 6 else ("Drama",))
+             for i in range(10)]
+    cat = Catalog(items, "tones")
+    coef = np.zeros(len(FEATURES))
+    coef[FEATURES.index("year")] = 1.0
+    ranker = LinearRanker(FEATURES, coef, np.zeros(len(FEATURES)), np.ones(len(FEATURES)))
+    a = CandidateAssembler(cat, popularity=PopularityIndex(cat.ids, [10.0] * 10), ranker=ranker)
+    cs = a.assemble(seeds=[], wish=Wish(tones=["sad"]), exclude=(), n=4, n_min=1)
+    assert [c.id for c in cs.candidates] == ["d:5", "d:4", "d:3", "d:2"]  # dramas, newest first
+    plain = a.assemble(seeds=[], wish=Wish(), exclude=(), n=4, n_min=1)
+    assert all(c.item.genres == ("Action",) for c in plain.candidates)  # no tone: the model's order

@@ -279,7 +279,7 @@ def test_older_means_older_than_the_cards_on_screen(und, text):
     req = read(und, text, s)
     assert req.refine and req.intent == "recommend"
     merged = merge(prev, req, informative=informative)
-    assert merged.genres == ["Action"] and merged.year_to == 2007 and merged.year_from is None
+    assert merged.genres == ["Action"] and merged.year_to == 2002 and merged.year_from is None  # 5 years before 2008
 
 
 def test_older_says_its_own_years_or_none(und):
@@ -289,10 +289,16 @@ def test_older_says_its_own_years_or_none(und):
     assert read(und, "older movies please").wish.year_to == 1979  # no cards: the classics
 
 
-def test_tell_me_more_about_a_card_is_a_details_question(und):
+@pytest.mark.parametrize("text", ["the second one sounds good, tell me more", "두 번째 거 재밌어?"])
+def test_tell_me_more_about_a_card_is_a_details_question(und, text):
     s = Session(last_cards=["t:2", "t:3", "t:1"])
-    req = read(und, "the second one sounds good, tell me more", s)
+    req = read(und, text, s)
     assert req.intent == "details" and req.refs[0].item_id == "t:3"
+
+
+@pytest.mark.parametrize("text", ["I need something to cheer me up", "기분 전환할 만한 영화 없을까"])
+def test_asking_to_be_cheered_up_is_the_feel_good_tone(und, text):
+    assert read(und, text).wish.tones == ["feel-good"]
 
 
 def test_followups_refine_and_new_requests_start_over(und):
@@ -405,7 +411,7 @@ def test_a_genre_said_of_a_film_is_no_wish(und):
     assert w.genres == ["Horror"]
 
 
-@pytest.mark.parametrize("text", ["I've seen all of those", "seen them all", "다 봤어"])
+@pytest.mark.parametrize("text", ["I've seen all of those", "seen them all", "다 봤어", "이미 다 본 거야"])
 def test_seen_them_all_marks_every_card(und, text):
     s = Session(last_cards=["t:2", "t:3", "t:1"])
     req = read(und, text, s)
