@@ -379,7 +379,9 @@ class CandidateAssembler:
             against = X[:, FEATURES.index("demote")]
             score = score + GENRE_PURITY * share - TONE_WEIGHT * against
             if not (wish.genres or wish.genres_any):
-                score += TONE_ALONE * np.minimum(X[:, FEATURES.index("prefer")], 1.0)
+                core = {g for t in wish.tones for g in TONE_BY_KEY[t].core_genres}
+                if core:
+                    score += TONE_ALONE * np.array([bool(core & set(catalog[i].genres)) for i in ids])
             fused = dict(zip(ids, (float(v) for v in score)))
 
         def build(ids_scores, fits) -> list[Candidate]:

@@ -121,7 +121,8 @@ _QUESTION = {
                        r"어떤\s*내용|내용이\s*뭐|어떤\s*(?:영화|작품|책)(?:야|이야|인가요?|예요|에요|이에요|임|인지)|"
                        r"에\s*대해|자세히|설명해|\bdo\s+you\s+know\b(?!\s+(?:of\s+)?(?:any|some|a\s+(?:good|few)|anything|something|"
                        r"others?|more|good|great|movies|films|what\s+(?:I|to))\b)|\bhave\s+you\s+(?:heard\s+of|seen)\b|"
-                       r"\bwhat\s+do\s+you\s+think\s+(?:of|about)\b|\bis\s+(?:it|that|this|.{2,40})\s+(?:any\s+)?good\b|"
+                       r"\bwhat\s+do\s+you\s+think\s+(?:of|about)\b|\b(?:is|was)\s+(?:it|that|this|.{2,40})\s+(?:any\s+|really\s+|too\s+)?(?:good|worth\s+(?:it|watching|a\s+watch)|"
+                       r"ok|okay|scary|violent|appropriate|suitable)\b(?=[^.!?\n]*\?)|"
                        r"알아\s*\??\s*$|아세요|아니\s*\?|들어\s*봤|어때\s*\??\s*$|괜찮아\s*\?|볼\s*만해\s*\?|"
                        r"재(?:밌|미있)(?:어|나|나요|어요|을까|을까요|니)\s*\?", re.I),
     "year": re.compile(r"\bwhen\s+(?:was|did)\s+(?:it|that|this)\s+(?:come\s+out|released|made)|\bwhat\s+year\b|"

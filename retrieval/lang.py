@@ -194,6 +194,11 @@ class Tone:
     demote: tuple[str, ...] = ()  # soft
     search: str = ""
     demote_keywords: tuple[str, ...] = ()  # item keywords/tags that go against the wish
+    core: tuple[str, ...] = ()  # the genres that answer the tone on its own (default: `prefer`)
+
+    @property
+    def core_genres(self) -> tuple[str, ...]:
+        return self.core or self.prefer
 
 
 TONES = (
@@ -216,11 +221,12 @@ TONES = (
          prefer=("Drama", "Romance"), search="emotional moving"),
     Tone("mind-bending", ("mind-bending", "mind bending", "twist", "twists", "cerebral", "clever", "puzzle", "반전",
                           "두뇌", "머리 쓰는", "복잡한"),
-         prefer=("Mystery", "Thriller", "Sci-Fi"), search="mind-bending plot twist"),
+         prefer=("Mystery", "Thriller"), search="mind-bending plot twist"),
     Tone("exciting", ("exciting", "thrilling", "adrenaline", "epic", "신나는", "짜릿", "박진감", "스케일"),
          prefer=("Action", "Adventure"), search="exciting epic"),
     Tone("calm", ("calm", "quiet", "slow-paced", "slow paced", "gentle", "peaceful", "low-key", "잔잔한", "잔잔하고",
-                  "잔잔", "조용한", "차분한", "느긋한", "담담한"),
+                  "잔잔", "조용한", "차분한", "느긋한", "담담한", "fall asleep", "falling asleep", "relaxing",
+                  "unwind", "잠들기", "잠 잘 때", "편안한"),
          prefer=("Drama", "Romance"), avoid=("Horror", "War"), demote=("Action", "Thriller", "Crime"),
          search="quiet gentle slow-paced"),
     Tone("less-violent", ("less violent", "not violent", "not too violent", "non-violent", "nonviolent", "no violence",
@@ -231,10 +237,13 @@ TONES = (
                           "shootout", "blood", "war", "rape", "prison", "neo-nazi", "revenge")),
     Tone("family", ("family-friendly", "family friendly", "for the family", "whole family", "with my kids",
                     "with the kids", "with kids", "with my family", "family movie", "family movies", "family film",
+                    "my kids", "for kids", "kid-friendly", "kid friendly", "my children", "for children", "my son",
+                    "my daughter", "my little", "for the kids", "아이들", "애들", "우리 아이", "아들이랑", "딸이랑",
                     "가족이랑", "가족과", "가족끼리", "가족 영화", "가족영화", "온 가족", "아이랑", "아이들이랑", "아이와",
                     "애들이랑", "애들하고", "아이들과", "조카랑"),
          prefer=("Children", "Animation", "Comedy", "Adventure", "Fantasy"),
-         avoid=("Horror", "War", "Crime", "Thriller", "Film-Noir"), search="family friendly"),
+         avoid=("Horror", "War", "Crime", "Thriller", "Film-Noir"), search="family friendly",
+         core=("Children", "Animation")),  # an action comedy may be "preferred", but it is no film for the kids
 )
 TONE_TERMS = tuple(Term(t.key, t.words) for t in TONES)
 TONE_BY_KEY = {t.key: t for t in TONES}
@@ -385,7 +394,11 @@ CUES_AFTER_KO = {
 # "not X" only counts as an exclusion when X is what follows the cue (not "it's not bad, X is great").
 NEGATION_EN = re.compile(r"\b(?:no|not|without|except|but not|anything but|nothing|other than|instead of|rather than|"
                          r"avoid|skip|excluding|no more|hate|hates|don'?t like|do not like|don'?t want|do not want|"
-                         r"not into|sick of|tired of|can'?t stand|aren'?t|isn'?t|wasn'?t|weren'?t|ain'?t|never)\b"
+                         r"not into|sick of|tired of|can'?t stand|aren'?t|isn'?t|wasn'?t|weren'?t|ain'?t|never|"
+                         r"dislike|dislikes|(?:don'?t|do\s+not|doesn'?t)\s+(?:really\s+|much\s+|particularly\s+|"
+                         r"actually\s+|even\s+)?(?:like|love|enjoy|want|care\s+for|dig)|"
+                         r"(?:not|no)\s+(?:a\s+|the\s+|really\s+a\s+)?(?:big\s+|huge\s+|great\s+)?fan\s+of|"
+                         r"not\s+(?:really|too|that|so)\s+(?:into|big\s+on|keen\s+on)|not\s+big\s+on)\b"
                          r"(?:\s+\w+){0,2}?\s*$", re.I)
 # Korean states the verdict after the word, often after a short reason ("공포는 무서워서 못 보고", "전쟁 영화는 싫어요").
 NEGATION_KO_AFTER = re.compile(r"^\s*(?:영화|장르|쪽|계열|류|물|같은\s*거|같은\s*건|거)?\s*(?:은|는|이|가|을|를|도)?\s*"

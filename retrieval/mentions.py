@@ -321,7 +321,7 @@ class MentionFinder:
         content = [w for w in span if w.text.lower() not in _JOINERS] or list(span)
         sent_start = bool(_SENTENCE_END.search(message[:s]))
         before = message[:s]
-        cue = _cue_before(before) or _cue_after(message[e:])
+        cue = _cue_before(before) or _cue_after(message[e:]) or _asked_about(before, message[e:])
         cap_inside = any(w.cap for w in span[1:] if w.text.lower() not in _JOINERS) or (span[0].cap and not sent_start)
         # A capitalised Latin-letter name right before a Korean comparison or verdict ("Heat 같은 영화", "Up 봤어").
         ko_cue = span[0].cap and _cue_after(message[e:]) and lang.has_hangul(message[e:e + 12])
@@ -360,7 +360,7 @@ class MentionFinder:
                 return True, "capitalised short title before a Korean cue"
             return False, "function word"
         run = _run_around(words, i, message)
-        if len(run) > 1 and not lower_msg:
+        if len(run) > 1 and not lower_msg and not _asked_about(before, message[e:]):  # "Is" opens the question
             return False, "part of a longer capitalised name that is not this title"
         zipf = lang.english_zipf(w.text)
         common = lang.is_common_english(w.text)
@@ -432,6 +432,16 @@ def _cue_in_sentence(text: str) -> bool:
 
 def _cue_before(text: str) -> bool:
     return bool(_CUE_BEFORE.search(text[-60:]))
+
+
+# "Is Inception good?", "Was Heat any good?": a question about one film, opening its sentence.
+_ASKED_BEFORE = re.compile(r"(?:^|[.!?]\s*)(?:is|was|isn'?t)\s+(?:the\s+(?:movie|film)\s+)?$", re.I)
+_ASKED_AFTER = re.compile(r"^\s*(?:\(\d{4}\)\s*)?(?:any\s+|really\s+|actually\s+|too\s+)?(?:good|worth|ok|okay|"
+                          r"scary|funny|sad|violent|long|suitable|appropriate|for\s+kids)\b", re.I)
+
+
+def _asked_about(before: str, after: str) -> bool:
+    return bool(_ASKED_BEFORE.search(before[-40:]) and _ASKED_AFTER.match(after[:40]))
 
 
 def _cue_after(text: str) -> bool:

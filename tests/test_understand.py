@@ -185,6 +185,9 @@ def test_excluding_a_franchise_name_leaves_out_its_films_only(text, excluded, ke
     ("comedy or drama", set(), {"Comedy", "Drama"}, set()),
     ("I like horror, comedies, and thrillers", set(), {"Horror", "Comedy", "Thriller"}, set()),
     ("I like action and comedy", {"Action", "Comedy"}, set(), set()),
+    ("I don't really like horror, any comedies?", {"Comedy"}, set(), {"Horror"}),
+    ("I'm not a big fan of romance but I love sci-fi", {"Sci-Fi"}, set(), {"Romance"}),
+    ("not really into dramas. action?", {"Action"}, set(), {"Drama"}),
     ("웃기면서 액션도 있는 영화 없나?", {"Comedy", "Action"}, set(), set()),
 ])
 def test_genres_are_a_conjunction_with_negation_and_or(und, text, genres, any_, excluded):
@@ -434,3 +437,26 @@ def test_a_film_liked_along_the_way_keeps_the_standing_request(und):
     req = read(und, "something like The Matrix (1999)", s)  # asks for films like it: starts over
     assert req.new_topic and merge(prev, req, informative=informative).genres == []
     assert read(und, "I saw The Matrix (1999), that was great", Session()).new_topic  # nothing standing
+
+
+def test_not_a_fan_of_a_person_leaves_them_out(und):
+    w = read(und, "not a fan of Ridley Scott, but I like sci-fi").wish
+    assert [(p.name, p.exclude) for p in w.people] == [("Ridley Scott", True)] and w.genres == ["Sci-Fi"]
+
+
+@pytest.mark.parametrize("text,item", [("Is Inception good?", "t:20"), ("Was Heat any good?", "t:21"),
+                                       ("Is Alien ok for kids?", "t:19")])
+def test_is_it_good_asks_about_the_film(und, text, item):
+    req = read(und, text)
+    assert req.intent == "details" and req.refs[0].item_id == item
+
+
+def test_it_was_really_good_is_a_like_not_a_question(und):
+    req = read(und, "I saw Heat (1995), it was really good. Anything similar?")
+    assert req.intent == "recommend" and ("t:21", "like") in refs(req)
+
+
+@pytest.mark.parametrize("text,tone", [("Something my kids would enjoy", "family"), ("애들이 좋아할 만한 영화", "family"),
+                                       ("What's a good movie to fall asleep to?", "calm")])
+def test_who_it_is_for_and_what_it_is_for_are_tones(und, text, tone):
+    assert tone in read(und, text).wish.tones
