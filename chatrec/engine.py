@@ -307,7 +307,7 @@ class Engine:
         if req.intent == "compare":
             return self._compare(work, req)
         if req.intent == "chitchat":
-            r.intro = prompts.msg("chitchat", lang)
+            r.intro = prompts.msg("which_card" if req.which_card else "chitchat", lang)
             self._keep_cards(work, r)
             return r
         intro_key = None

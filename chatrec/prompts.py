@@ -217,6 +217,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I don't have that in my data for {title}; here is what I know:",
         "ko": "{title}에 대한 그 정보는 제 데이터에 없어요. 아는 내용은 이래요:",
     },
+    "which_card": {
+        "en": "Which one do you mean? Use the buttons on its card, or say “the second one”.",
+        "ko": "어느 작품 말씀이세요? 해당 카드의 버튼을 누르거나 “두 번째 거”처럼 말씀해 주세요.",
+    },
     "chitchat": {
         "en": "Glad to help! Like or dislike a card, ask about one, or tell me what to change and I'll adjust.",
         "ko": "도움이 됐다니 좋아요! 카드에 좋아요/싫어요를 누르거나, 궁금한 작품을 물어보거나, 바꾸고 싶은 조건을 "

@@ -147,6 +147,7 @@ class Request(_Model):
     page: bool = False  # "more" / "다른 거": the same request, next page
     replace: bool = False  # "comedy instead": the turn's genres replace the earlier ones instead of narrowing them
     question: Question | None = None  # what a details turn asks ("who directed it?")
+    which_card: bool = False  # a verdict on "that one" with several cards on screen and none in focus: ask which
     unknown: list[str] = Field(default_factory=list)  # title-like words we could not find (sanitised)
     missing: list[str] = Field(default_factory=list)  # titles we know of that the catalog lacks
     clarify: Clarification | None = None

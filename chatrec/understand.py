@@ -776,6 +776,20 @@ class Understander:
                 return next(k for k, v in m.groupdict().items() if v)
         return "neutral"
 
+    @staticmethod
+    def _verdict(text: str) -> str | None:
+        """like / dislike / seen said of an item without naming it ("I've seen that one", "그건 별로였어")."""
+        m = _KO_VERDICT.search(text)
+        if m:
+            kind = next(k for k, v in m.groupdict().items() if v)
+            return None if kind == "unseen" else kind
+        m = re.search(r"\b(?:(?P<seen>seen|saw|watched)|(?P<like>loved|liked|enjoyed)|(?P<dislike>hated|disliked))\b",
+                      text, re.I)
+        if m is None or re.search(r"\b(?:not|never|n't|haven'?t|didn'?t|hasn'?t)\s+(?:\w+\s+)?$",
+                                  text[:m.start()], re.I):
+            return None  # "I haven't seen that": nothing to mark
+        return next(k for k, v in m.groupdict().items() if v)
+
     def _franchise_pick(self, item_id: str, typed: str) -> list[str]:
         """ "The Lord of the Rings" names the 1978 cartoon exactly, but people mean the trilogy: when the films whose
         titles go on from the typed name are each far better known (4x the users), they are what was meant."""
@@ -1050,6 +1064,11 @@ class Understander:
                 return req
             if _RX["help"].search(text):
                 req.intent = "greeting"  # "what can you do?" / "너 뭐야?": say what the assistant is for
+                return req
+            if lex.demonstratives and len(session.last_cards) > 1 and self._verdict(text) is not None:
+                # "그건 봤어" / "I've seen that one" with five cards and none in focus: ask which, never guess.
+                req.intent = "chitchat"
+                req.which_card = True
                 return req
             if _RX["chitchat"].search(text) and not _RX["page"].search(text):
                 req.intent = "chitchat"

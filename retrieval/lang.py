@@ -426,7 +426,8 @@ ORDINAL_RANGE = re.compile(r"\b(?:the\s+)?(?:first|top)\s+(two|three|2|3)\b|\bbo
                            r"(전부|모두|다)\s*(?=봤|본\s*거)", re.I)
 DEMONSTRATIVE = re.compile(
     r"\b(?:that|this)\s+(?:one|movie|film|book)\b|\bthe\s+(?:same|above)\s+(?:one|movie|film)\b|\bit\b|\bthat\b"
-    r"|그거|그것|그\s*(?:영화|작품|책)|이거|이것|이\s*(?:영화|작품|책)|저거|저\s*(?:영화|작품)|방금\s*(?:그|말한)|아까\s*그",
+    r"|그거|그것|그건|그걸|그\s*(?:영화|작품|책)|이거|이것|이건|이걸|이\s*(?:영화|작품|책)|저거|저건|저\s*(?:영화|작품)|"
+    r"방금\s*(?:그|말한)|아까\s*그",
     re.I)
 
 PERIOD_WORDS = re.compile(

@@ -460,3 +460,15 @@ def test_it_was_really_good_is_a_like_not_a_question(und):
                                        ("What's a good movie to fall asleep to?", "calm")])
 def test_who_it_is_for_and_what_it_is_for_are_tones(und, text, tone):
     assert tone in read(und, text).wish.tones
+
+
+@pytest.mark.parametrize("text", ["I've seen that one", "I loved it", "그건 봤어", "이건 별로야"])
+def test_a_verdict_on_that_one_among_several_cards_asks_which(und, text):
+    req = read(und, text, Session(last_cards=["t:2", "t:3", "t:1"]))
+    assert req.intent == "chitchat" and req.which_card and not req.refs
+
+
+@pytest.mark.parametrize("text", ["I haven't seen that", "아직 안 봤어"])
+def test_not_having_seen_it_marks_nothing_and_asks_nothing(und, text):
+    req = read(und, text, Session(last_cards=["t:2", "t:3", "t:1"]))
+    assert not req.which_card and not req.refs
