@@ -577,7 +577,9 @@ class Understander:
             notes.append(f"{guess.text!r} reads as a title (a cue follows or precedes it) but is not in the catalog")
         for m in mentions:
             if m.resolution.status == "unknown" and not m.resolution.matches and dom == "movie":
-                alts = self.alternatives_for(m.text)
+                # A namesake is another film ("Parasite" 1982 for the 2019 one), not the series of the one meant.
+                namesakes = {title_key(x.rsplit(" (", 1)[0]) for x in m.resolution.not_in_catalog}
+                alts = [i for i in self.alternatives_for(m.text) if title_key(self._item(i).title) not in namesakes]
                 wish.anchors += [i for i in alts if i not in wish.anchors]
                 if alts:
                     notes.append(f"{m.text!r} is not in the catalog: its series as alternatives {alts}")

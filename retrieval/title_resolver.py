@@ -44,6 +44,9 @@ Via = Literal["exact", "fuzzy", "alias", "phonetic", "embedding"]
 Status = Literal["matched", "ambiguous", "unknown"]
 
 DEFAULT_ALIASES = Path(__file__).with_name("data") / "ko_aliases.yaml"
+# Scaled popularity (log rating count over the catalog's largest) under which a catalog film of the same title as a
+# well-known one the catalog lacks is not what people mean: about 5 ratings where the top film has 330.
+OBSCURE = 0.3
 
 # Similarity (0..1) a candidate needs, per way of matching, to count as a match rather than a guess. Phonetic keys
 # are coarse, so they need less string similarity than spelling does but more than embeddings' cosine.
@@ -235,6 +238,7 @@ class TitleResolver:
 
         self._alias_rows: dict[str, list[int]] = {}  # alias_key → catalog rows
         self._alias_missing: dict[str, str] = {}  # alias_key → "Parasite (2019)" for films the catalog lacks
+        self._missing_title: dict[str, tuple[int, str]] = {}  # title_key → (year, "Parasite (2019)"), the same films
         self.missing_films: dict[str, AliasEntry] = {}  # "Parasite (2019)" → its entry (director, genres, origin)
         if aliases is not None:
             self._index_aliases(load_aliases(aliases))
@@ -273,6 +277,7 @@ class TitleResolver:
                 elif e.year is not None:
                     self._alias_missing.setdefault(k, f"{e.title} ({e.year})")
                     self.missing_films.setdefault(f"{e.title} ({e.year})", e)
+                    self._missing_title.setdefault(title_key(e.title), (e.year, f"{e.title} ({e.year})"))
 
     def _alias_target(self, e: AliasEntry, prefixes: set[str]) -> list[int]:
         key = title_key(e.title)
@@ -340,6 +345,12 @@ class TitleResolver:
                 self._score_english(q, cands)
             if not cands:  # Hanja or another script: nothing to spell-match; phonetics can't help either
                 self._score_phonetic(stripped, cands)
+            famous = self._missing_title.get(title_key(stripped))
+            if famous and year in (None, famous[0]) and all(
+                    self._pop[r] < OBSCURE for r in self.exact_rows(title_key(stripped))):
+                # "Parasite" is Bong Joon-ho's film, which the catalog lacks, not the 1982 one nobody rated.
+                missing.append(famous[1])
+                cands = {r: c for r, c in cands.items() if self._main_key[r] != title_key(stripped)}
 
         if not pinned:
             self._digits_penalty(stripped, cands)

@@ -344,3 +344,16 @@ def test_real_catalog_mentions(small):
     assert _ids(small.find_mentions("기생충이랑 올드보이 좋아했어")) == [None, "mls:27773"]
     for msg in ("I want a movie", "good", "love", "Something funny for tonight please", "영화 추천해줘"):
         assert small.find_mentions(msg) == [], msg
+
+
+def test_a_well_known_film_the_catalog_lacks_beats_an_obscure_namesake():
+    """ "Parasite" means Bong Joon-ho's 2019 film (in the packaged alias table, not in a 2018 catalog), not the
+    1982 one nobody rated; a typed 1982 still finds that one, and a rated namesake stays the match."""
+    cat = Catalog([Item(id="p:1", title="Parasite", year=1982, genres=("Horror",)),
+                   Item(id="p:2", title="The Matrix", year=1999)], "para")
+    r = TitleResolver(cat, popularity={"p:1": 1.0, "p:2": 300.0})
+    res = r.resolve("Parasite")
+    assert res.status == "unknown" and res.not_in_catalog == ("Parasite (2019)",)
+    assert r.resolve("Parasite (1982)").best.item_id == "p:1"
+    rated = TitleResolver(cat, popularity={"p:1": 300.0, "p:2": 300.0})
+    assert rated.resolve("Parasite").best.item_id == "p:1"
