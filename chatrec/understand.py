@@ -153,6 +153,8 @@ _LESS_SCARY = re.compile(r"\bless\s+scary\b|\bnot\s+(?:too\s+|so\s+)?scary\b|덜
 _SCARES_ME = re.compile(r"\btoo\s+scary\b|\b(?:terrify|terrifies|scare|scares|frighten|frightens)\s+me\b|"
                         r"\b(?:scared|afraid|terrified)\s+of\s+(?:horror|scary)|너무\s*무서워|무서운\s*(?:건|거)\s*(?:못|싫)", re.I)
 _OF_THE_FILM = re.compile(r"^\s*(?:\(\s*(?:18|19|20)\d\d\s*\))?\s*,?\s*(?:with|starring|featuring)\s+$", re.I)
+_ONE_WITH = re.compile(r"\b(?:the|that)\s+(?:(?:18|19|20)\d\d\s+)?(?:one|version|movie|film)\s+(?:with|starring)\s+$",
+                       re.I)  # "the 1997 one with DiCaprio": which film, not a wish for his films
 # "it is a comedy movie", "that's a horror": a genre said of a film, not asked for.
 _SAID_OF_A_FILM = re.compile(r"\b(?:it|that|this|which)\s*(?:\s+is|\s+was|'s|’s|\s+seems|\s+sounds)\s+(?:like\s+)?"
                              r"(?:a|an|more\s+of\s+a|kind\s+of\s+a)\s+(?:\w+\s+)?$", re.I)
@@ -609,7 +611,8 @@ class Understander:
                     continue
                 ref = PersonRef(name=h.name, role=h.role, exclude=_negated(text, h.start, h.end))
                 claims.append((h.start, h.end))
-                if not ref.exclude and any(_OF_THE_FILM.match(text[e:h.start]) for _, e in skip if e <= h.start):
+                if not ref.exclude and (any(_OF_THE_FILM.match(text[e:h.start]) for _, e in skip if e <= h.start)
+                                        or _ONE_WITH.search(text[max(0, h.start - 40):h.start])):
                     lex.soft_people.append(h.name)  # "Jumanji (1995) with Robin Williams": who is in it, no wish
                     continue
                 lex.people.append(ref)
@@ -777,6 +780,16 @@ class Understander:
             if m:
                 return next(k for k, v in m.groupdict().items() if v)
         return "neutral"
+
+    def _fit_standing(self, liked: Sequence[str], session: Session) -> bool:
+        """Are the liked films themselves of the standing wish's genres (all of `genres`, one of `genres_any`)?"""
+        st = session.state or {}
+        need, any_of = set(st.get("genres") or ()), set(st.get("genres_any") or ())
+        if not (need or any_of):
+            return False
+        items = [self._item(i) for i in liked]
+        return all(it is not None and need <= set(it.genres) and (not any_of or any_of & set(it.genres))
+                   for it in items)
 
     @staticmethod
     def _verdict(text: str) -> str | None:
@@ -1045,9 +1058,10 @@ class Understander:
             req.intent = "feedback"
             return req
         if likes and not _RX["refine"].search(text) and not req.new_topic and not lex.has_wish and question is None \
-                and not _RX["recommend"].search(text) and _standing_wish(session):
+                and _standing_wish(session) and (not _RX["recommend"].search(text) or self._fit_standing(likes, session)):
             # "I saw Avengers, that was great" after "I like action movies": a taste told along the way, not a new
-            # request; the action wish stands, with the film as its anchor ("movies like X" starts over).
+            # request; the action wish stands, with the film as its anchor. "Movies like Taken" after "action
+            # movies" keeps it too (Taken is one); "something like The Notebook" after "a horror movie" starts over.
             req.refine = True
         elif likes and not _RX["refine"].search(text):
             req.new_topic = True
@@ -1082,7 +1096,8 @@ class Understander:
             if not _RX["recommend"].search(text):
                 if req.domain_set:
                     return req  # "books": recommend in the chosen domain
-                req.intent = "off_topic"
+                # "the 1997 one with DiCaprio": talk about a film (which one was meant), not an off-topic line.
+                req.intent = "chitchat" if req.wish.soft_people else "off_topic"
                 return req
         return req
 

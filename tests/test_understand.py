@@ -434,9 +434,12 @@ def test_a_film_liked_along_the_way_keeps_the_standing_request(und):
     req = read(und, "I saw The Matrix (1999), that was great", s)
     merged = merge(prev, req, informative=informative)
     assert req.refine and merged.genres == ["Action"] and merged.anchors == ["t:1"]
-    req = read(und, "something like The Matrix (1999)", s)  # asks for films like it: starts over
-    assert req.new_topic and merge(prev, req, informative=informative).genres == []
     assert read(und, "I saw The Matrix (1999), that was great", Session()).new_topic  # nothing standing
+    req = read(und, "I want movies like Heat (1995)", s)  # asks for films like one that is itself action
+    assert req.refine and merge(prev, req, informative=informative).anchors == ["t:21"]
+    s2 = Session(state=Wish(genres=["Horror"]).model_dump(), last_cards=["t:19"])
+    req = read(und, "something like Groundhog Day", s2)  # a comedy: the horror wish is over
+    assert req.new_topic and merge(Wish(genres=["Horror"]), req, informative=informative).genres == []
 
 
 def test_not_a_fan_of_a_person_leaves_them_out(und):
@@ -472,3 +475,9 @@ def test_a_verdict_on_that_one_among_several_cards_asks_which(und, text):
 def test_not_having_seen_it_marks_nothing_and_asks_nothing(und, text):
     req = read(und, text, Session(last_cards=["t:2", "t:3", "t:1"]))
     assert not req.which_card and not req.refs
+
+
+def test_the_one_with_an_actor_says_which_film_and_asks_for_nothing(und):
+    s = Session(state=Wish(genres=["Romance"]).model_dump(), last_cards=["t:2", "t:3"])
+    req = read(und, "the 1997 one with Ridley Scott", s)
+    assert not req.wish.people and req.intent == "chitchat"
