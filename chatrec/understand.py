@@ -656,8 +656,8 @@ class Understander:
             else:
                 lex.genres += [g for g in genres if g not in lex.genres]
             prev = h
-        if (_LESS_SCARY.search(text) or _SCARES_ME.search(text) and "Horror" not in lex.genres + lex.genres_any) \
-                and "Horror" not in lex.exclude_genres:
+        scares = _SCARES_ME.search(text) and "Horror" not in lex.genres + lex.genres_any
+        if (_LESS_SCARY.search(text) or scares) and "Horror" not in lex.exclude_genres:
             lex.exclude_genres.append("Horror")
             if "Horror" in lex.genres:
                 lex.genres.remove("Horror")

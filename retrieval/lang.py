@@ -238,7 +238,7 @@ TONES = (
     Tone("family", ("family-friendly", "family friendly", "for the family", "whole family", "with my kids",
                     "with the kids", "with kids", "with my family", "family movie", "family movies", "family film",
                     "my kids", "for kids", "kid-friendly", "kid friendly", "my children", "for children", "my son",
-                    "my daughter", "my little", "for the kids", "아이들", "애들", "우리 아이", "아들이랑", "딸이랑",
+                    "my daughter", "for the kids", "아이들", "애들", "우리 아이", "아들이랑", "딸이랑",
                     "가족이랑", "가족과", "가족끼리", "가족 영화", "가족영화", "온 가족", "아이랑", "아이들이랑", "아이와",
                     "애들이랑", "애들하고", "아이들과", "조카랑"),
          prefer=("Children", "Animation", "Comedy", "Adventure", "Fantasy"),

@@ -345,12 +345,12 @@ class TitleResolver:
                 self._score_english(q, cands)
             if not cands:  # Hanja or another script: nothing to spell-match; phonetics can't help either
                 self._score_phonetic(stripped, cands)
-            famous = self._missing_title.get(title_key(stripped))
-            if famous and year in (None, famous[0]) and all(
-                    self._pop[r] < OBSCURE for r in self.exact_rows(title_key(stripped))):
+            key = title_key(stripped)
+            famous = self._missing_title.get(key)
+            if famous and year in (None, famous[0]) and all(self._pop[r] < OBSCURE for r in self.exact_rows(key)):
                 # "Parasite" is Bong Joon-ho's film, which the catalog lacks, not the 1982 one nobody rated.
                 missing.append(famous[1])
-                cands = {r: c for r, c in cands.items() if self._main_key[r] != title_key(stripped)}
+                cands = {r: c for r, c in cands.items() if self._main_key[r] != key}
 
         if not pinned:
             self._digits_penalty(stripped, cands)
