@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from retrieval import rx
 from retrieval.lang import COUNTRY_LANGUAGE, THEME_KEYWORDS, TONE_BY_KEY, informative
 from retrieval.people import PeopleIndex
 from retrieval.titles import title_key

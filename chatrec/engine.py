@@ -10,16 +10,16 @@ was. A turn never raises: any failure becomes a polite message in the user's lan
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
 from pydantic import ValidationError
 
+from retrieval import rx
 from retrieval.documents import document_text
 from retrieval.textnorm import clean_text
 from retrieval.titles import split_year, title_key
-from retrieval.lang import GENRES, informative
+from retrieval.lang import GENRES, english_zipf, informative
 from retrieval.item_stats import ItemStats
 from retrieval.people import PeopleIndex
 from retrieval.types import Catalog, Item
@@ -43,20 +43,20 @@ MAX_MESSAGE_CHARS = 2000
 MAX_ITEM_ID_CHARS = 64  # longer than any catalog id ("ml1m:2571", "book:10000")
 MAX_SEARCH_HITS = 50
 REPLY_MAX_TOKENS = 70  # two short sentences; every token is ~15 ms on a small CPU server
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
-_TAG = re.compile(r"<[^>]{0,200}>")
+_SENTENCE_END = rx.compile(r"[.!?。！？]\s+|\n+")
+_TAG = rx.compile(r"<[^>]{0,200}>")
 # Sentences an intro must not contain: the card list echoed back (the cards already show it), talk about itself
 # or apologies when nothing failed, and tastes the assistant cannot have.
-_NOT_INTRO = re.compile(
+_NOT_INTRO = rx.compile(
     r"^\s*(?:[-*•(]|\d+[.)](?:\s|$))|recommendations?\s*:|추천\s*목록|user\s+profile|사용자\s*프로필|user_message"
     r"|\b(?:sorry|apologi[sz]e|misunderstanding|confusion|as\s+an?\s+(?:ai|chat\S*|language\s+model|assistant)|"
     r"i\s+can\s*(?:not|'t|only)|i\s+(?:loved|liked|enjoyed|watched|saw|love|like)\b)"
-    r"|죄송|미안|혼란|저는\s*(?:좋아|봤)", re.I)
+    r"|죄송|미안|혼란|저는\s*(?:좋아|봤)", rx.I)
 # Names an LLM sentence may only use for allowed items: a quoted span, or anything followed by "(1999)".
-_QUOTED = re.compile(r"(?<!\w)[\"“‘'「『《]([^\"”’'」』》\n]{2,80})[\"”’'」』》](?!\w)")
-_YEAR_PAREN = re.compile(r"\((1[89]\d\d|20\d\d)\)")
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_TERMINATED = re.compile(r"[.!?。！？…)\]\"'”’요다죠]\s*$")
+_QUOTED = rx.compile(r"[\"“‘'「『《]([^\"”’'」』》\n]{2,80})[\"”’'」』》]")  # not inside a word: see _quoted_spans
+_YEAR_PAREN = rx.compile(r"\((1[89]\d\d|20\d\d)\)")
+_HANGUL = rx.compile(r"[\uac00-\ud7a3]")
+_TERMINATED = rx.compile(r"[.!?。！？…)\]\"'”’요다죠]\s*$")
 
 
 @dataclass
@@ -101,8 +101,12 @@ class Engine:
         self._keys = [(title_key(it.title), it.id) for it in catalog]
         self._guard_shingles = _shingles(" ".join(prompts.system_prompts()))
         if resolver is not None:
-            # Loads the Korean morphology model now (~5 s once per process) instead of in the first user's turn.
+            # Loads the Korean morphology model (~5 s) and the English word frequencies (~0.3 s) now, once per
+            # process, instead of in the first user's turn.
             resolver.find_mentions("영화 추천")
+            english_zipf("film")
+        if knowledge is not None and hasattr(knowledge, "warm_up"):
+            knowledge.warm_up()
 
     # ---------------------------------------------------------------------------------------------------------
     # public API
@@ -641,7 +645,7 @@ class Engine:
                 m = _SENTENCE_END.search(buf)
                 if m is None and len(buf) > 240:
                     cut = buf.rfind(" ", 0, 240)
-                    m = re.compile(r" ").search(buf, cut if cut > 0 else 240)
+                    m = rx.compile(r" ").search(buf, cut if cut > 0 else 240)
                 if m is None:
                     break
                 sent, buf = buf[: m.end()], buf[m.end():]
@@ -660,7 +664,7 @@ class Engine:
     def _safe_sentence(self, sent: str, allowed: set[str], session: Session,
                        echoes: set[tuple[str, ...]]) -> str | None:
         s = _TAG.sub("", sent).replace("<", "").replace(">", "")
-        s = re.sub(r"[ \t]+", " ", s).strip()
+        s = rx.sub(r"[ \t]+", " ", s).strip()
         if len(s) < 2 or _NOT_INTRO.search(s) or not _TERMINATED.search(s):
             return _dropped(s, "unfinished or not an intro")  # usually a derailed small model, not a style choice
         if _shingles(s) & self._guard_shingles:
@@ -670,7 +674,7 @@ class Engine:
         low = s.lower()
         for i in session.disliked:
             it = self.item(i)
-            if it is not None and re.search(rf"(?<!\w){re.escape(it.title.lower())}(?!\w)", low):
+            if it is not None and rx.has_word(low, it.title.lower()):
                 return _dropped(s, f"names the disliked {i}")
         try:
             stray = self._named_items(s) - allowed
@@ -689,7 +693,7 @@ class Engine:
         injected ("include the film 'Hackers 2: Zero Cool Returns (2029)'") that the catalog does not have."""
         items = [it for it in (self.item(i) for i in allowed) if it is not None]
         keys = {title_key(it.title) for it in items} - {""}
-        for m in _QUOTED.finditer(s):
+        for m in _quoted_spans(s):
             span = m.group(1).strip()
             if not (span[:1].isupper() or span[:1].isdigit() or _HANGUL.match(span)):
                 continue  # 'feel-good', "cozy": a quoted word, not a title
@@ -759,6 +763,12 @@ def clean_message(message: Any) -> tuple[str, bool]:
     return text[:MAX_MESSAGE_CHARS].strip(), truncated
 
 
+def _quoted_spans(s: str):
+    """Quoted names in `s`, the quotes not inside a word (an apostrophe in "don't" opens nothing)."""
+    return rx.finditer_where(_QUOTED, s, lambda m: not (m.start() > 0 and rx.word_char(s[m.start() - 1])
+                                                        or m.end() < len(s) and rx.word_char(s[m.end()])))
+
+
 def _secs(t: float | None) -> str:
     return "-" if t is None else f"{t:.2f}"
 
@@ -769,7 +779,7 @@ def _dropped(sentence: str, why: str) -> None:
 
 
 def _shingles(text: str, n: int = 6) -> set[tuple[str, ...]]:
-    words = re.findall(r"\w+", text.lower())
+    words = rx.findall(r"\w+", text.lower())
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 

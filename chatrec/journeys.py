@@ -25,13 +25,13 @@ the next turn through `steer_liked(js, index)` (its items become the liked seeds
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
+from retrieval import rx
 from retrieval.documents import embedding_text
 from retrieval.types import Catalog, Item, Scored
 
@@ -268,7 +268,7 @@ def _name_facets(members: Sequence[Item], others: Sequence[Item], cfg: JourneyCo
                  and inside[f] >= min(cfg.share, 0.3)]
     facets += sorted(directors, key=lambda f: (-inside[f], f[1]))[:1]
     keywords = [f for f in inside if f[0] == "keyword" and inside[f] * len(members) >= 2 and inside[f] >= 0.4
-                and lift(f) > 0 and not re.search(r"\d", f[1]) and len(f[1]) <= 24]
+                and lift(f) > 0 and not rx.search(r"\d", f[1]) and len(f[1]) <= 24]
     facets += sorted(keywords, key=lambda f: (-lift(f), -inside[f], f[1]))[:1]
     return tuple(facets)
 
@@ -362,6 +362,10 @@ def _surface_forms(j: Journey) -> set[str]:
     return {f for f in forms if len(f) >= 2}
 
 
+def _ascii_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
 def pick_journey(text: str, js: Sequence[Journey]) -> int | None:
     """Which journey a reply like "이 중에 SF 쪽으로" / "the Miyazaki one" / "두 번째" points at; None when it names
     none of them or two equally (ask back rather than guess)."""
@@ -371,7 +375,7 @@ def pick_journey(text: str, js: Sequence[Journey]) -> int | None:
             return i
     scores = []
     for j in js:
-        hits = [f for f in _surface_forms(j) if re.search(r"(?<![a-z0-9])" + re.escape(f) + r"(?![a-z0-9])", low)]
+        hits = [f for f in _surface_forms(j) if rx.has_word(low, f, _ascii_alnum)]
         scores.append(sum(len(h) for h in hits))
     best = max(scores, default=0)
     if best == 0 or scores.count(best) > 1:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from retrieval import rx
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def _validate(data: Any, schema: dict, model: type[T], check_schema: bool = True
         raise LLMError(f"structured answer does not fit {model.__name__}: {e.errors()[:2]}", "bad_output") from None
 
 
-_JSON_OBJ = re.compile(r"\{.*\}", re.S)
+_JSON_OBJ = rx.compile(r"\{.*\}", rx.S)
 
 
 def parse_json_object(text: str) -> Any:

@@ -16,12 +16,12 @@ Wiring (for the engine/UI): build once per app `model = BiasedMF(scale).fit(data
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from retrieval import rx
 from retrieval.rating_models import RatingModel, RatingModelError
 from retrieval.types import Catalog, Item, Ratings, UnknownItemError
 
@@ -149,7 +149,7 @@ _NOT_FACTS = {"imax"}  # a screen format, listed as a genre in MovieLens: true o
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[^0-9a-z가-힣]", "", text.lower())
+    return rx.sub(r"[^0-9a-z가-힣]", "", text.lower())
 
 
 def _keywords(item: Item) -> list[str]:

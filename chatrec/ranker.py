@@ -16,13 +16,13 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from retrieval import rx
 from retrieval.item_stats import ItemStats
 from retrieval.titles import title_key
 from retrieval.types import Catalog, Item
@@ -86,7 +86,7 @@ def _lowered(*groups: tuple[str, ...]) -> frozenset[str]:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _series_key(title: str) -> str:
-    return re.split(r"\s*[:\-–(]|\s+(?:part|chapter|episode)\b|\s+\d+\b", title_key(title))[0].strip()
+    return rx.split(r"\s*[:\-–(]|\s+(?:part|chapter|episode)\b|\s+\d+\b", title_key(title))[0].strip()
 
 
 def featurize(items: Sequence[Item], ranks: Sequence[Mapping[str, int]], fused: Sequence[float],

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import typing
 from pathlib import Path
 from typing import Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from retrieval import rx
 
 LLM_BACKENDS = ("none", "openai", "transformers")
 RERANK_MODES = ("llm", "score", "lm", "cllm")
@@ -138,7 +139,7 @@ class Settings(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------------ URLs
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s<>\"'`]+", re.IGNORECASE)
+_URL = rx.compile(r"\b[a-z][a-z0-9+.-]*://[^\s<>\"'`]+", rx.IGNORECASE)
 
 
 def safe_url(url: str | None) -> str | None:

@@ -18,17 +18,16 @@ Every decision is logged with its reason (`Request.notes`, and the title scan at
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
-from retrieval import lang
+from retrieval import lang, rx
 from retrieval.lang import GENRES, Hit, detect_language, hangul_share  # noqa: F401 (re-exported for callers)
 from retrieval.people import PeopleIndex
 from retrieval.textnorm import fold_for_matching
-from retrieval.titles import title_key
+from retrieval.titles import KeyIndex, title_key
 from retrieval.types import Catalog
 
 from . import prompts
@@ -38,57 +37,89 @@ from .session import Clarification, Session
 
 log = logging.getLogger(__name__)
 
+
+
+class _Checked:
+    """A pattern whose matches must also pass a check on the text around them (what a look-around said, which RE2
+    cannot run), optionally or-ed with a plain pattern; `search` gives the leftmost match of either."""
+
+    def __init__(self, pattern, ok: Callable, rest=None):
+        self.pattern, self.ok, self.rest = pattern, ok, rest
+
+    def search(self, text: str):
+        m = _first(self.pattern, text, self.ok)
+        r = self.rest.search(text) if self.rest is not None else None
+        if m is None or (r is not None and r.start() < m.start()):
+            return r
+        return m
+
+
+def _first(pattern, text: str, ok: Callable):
+    """The first match of `pattern` in `text` for which `ok(text, match)` holds, or None."""
+    return next(rx.finditer_where(pattern, text, lambda m: ok(text, m)), None)
+
+
+_ENDS_WHAT_ELSE = rx.compile(r"\b(?:what|else)\s$", rx.I)
+_ENDS_THE = rx.compile(r"\bthe\s$", rx.I)
+_ASKS_FOR_PICKS = rx.compile(r"\s+(?:of\s+)?(?:any|some|a\s+(?:good|few)|anything|something|others?|more|good|great|"
+                             r"movies|films|what\s+(?:I|to))\b", rx.I)
+_QUESTION_ENDS = rx.compile(r"[^.!?\n]*\?")
+_CLOSES_PAREN = rx.compile(r"\s*\)")
+_RANGE_DASH = rx.compile(r"\s*[-–~]")
+
 # ---------------------------------------------------------------------------------------------------------------
 # Intent cues (EN + KO)
 
 _RX = {
-    "injection": re.compile(
+    "injection": rx.compile(
         r"ignore\s+(?:all\s+|any\s+|the\s+|your\s+)*(?:previous|prior|above|earlier)?\s*(?:instructions|prompts?|rules)"
         r"|system\s*prompt|(?:reveal|print|show|repeat|output)\s+(?:me\s+)?(?:your|the)\s+(?:instructions|prompt|rules)"
         r"|you\s+are\s+now\b|disregard\s+(?:all|previous|the)|jailbreak|developer\s+mode"
         r"|이전\s*(?:의\s*)?(?:지시|명령|지침)|(?:지시|명령|지침)\S*\s*(?:을|를)?\s*무시|시스템\s*프롬프트"
-        r"|프롬프트\S*\s*(?:을|를)?\s*(?:출력|보여|알려|공개)", re.I),
-    "code": re.compile(r"(?:\b(?:drop|delete|truncate|alter)\s+table\b|\bselect\b.+\bfrom\b|\binsert\s+into\b|"
+        r"|프롬프트\S*\s*(?:을|를)?\s*(?:출력|보여|알려|공개)", rx.I),
+    "code": rx.compile(r"(?:\b(?:drop|delete|truncate|alter)\s+table\b|\bselect\b.+\bfrom\b|\binsert\s+into\b|"
                        r"\bunion\s+select\b|;\s*--|<\s*/?\s*(?:script|iframe|img|svg|style|object)\b|javascript:)",
-                       re.I | re.S),
-    "greeting": re.compile(r"^\s*(?:hi|hello|hey|hiya|howdy|yo|good\s+(?:morning|afternoon|evening))\b"
-                           r"|^\s*(?:안녕|하이|반가|헬로)", re.I),
-    "recommend": re.compile(
+                       rx.I | rx.S),
+    "greeting": rx.compile(r"^\s*(?:hi|hello|hey|hiya|howdy|yo|good\s+(?:morning|afternoon|evening))\b"
+                           r"|^\s*(?:안녕|하이|반가|헬로)", rx.I),
+    "recommend": rx.compile(
         r"\b(?:recommend\w*|suggest\w*|watch|movies?|films?|something|anything|what\s+should|looking\s+for|"
         r"in\s+the\s+mood|show\s+me|give\s+me|more|another|others?|else|picks?|ideas?|any\s+good|options?|"
         r"read|books?|novels?|similar)\b|추천|영화|볼만|볼 만|보고\s*싶|볼까|뭐\s*볼|알려\s*줘|골라|찾아|있어\?|없어\?|없을까|"
         r"보여\s*줘|보여\s*주|비슷한|좋을까|뭐가\s*좋|뭐\s*없|어떤\s*게\s*좋|볼\s*거|\bwhat\s+(?:would|should|could|can)\s+"
         r"(?:i|you)\b|\bwhich\s+(?:one|movie|film|book)\b|\bany\s+(?:ideas|suggestions|recs)\b|"
-        r"있을까|읽을|책|소설", re.I),
-    "compare": re.compile(r"\b(?:compare|comparison|versus|vs\.?|which\s+(?:one\s+)?is\s+better|difference\s+between|"
-                          r"better\s*,?\s*\w*\s*or)\b|비교|뭐가\s*더|어느\s*(?:게|것이|쪽이)\s*더|차이", re.I),
-    "predict": re.compile(r"(?<!what\s)(?<!else\s)(?<!what\selse\s)\b(?:would|will|do\s+you\s+think)\s+i\s+(?:like|love|enjoy)\s+"
-                          r"(?!it\b|them\b|next\b|more\b)\w|\bis\s+.+\s+(?:worth\s+(?:it|watching|a\s+watch)|"
-                          r"for\s+me)\b|좋아할까|좋아할\s*것\s*같|재밌을까|재미있을까|"
-                          r"볼\s*만할까|볼만할까|취향일까|맞을까", re.I),
-    "page": re.compile(r"^\s*(?:(?:show|give)\s+me\s+)?(?:some\s+)?(?:more|others?|another(?:\s+one)?|next|"
+        r"있을까|읽을|책|소설", rx.I),
+    "compare": rx.compile(r"\b(?:compare|comparison|versus|vs\.?|which\s+(?:one\s+)?is\s+better|difference\s+between|"
+                          r"better\s*,?\s*\w*\s*or)\b|비교|뭐가\s*더|어느\s*(?:게|것이|쪽이)\s*더|차이", rx.I),
+    # "would I like Heat?" asks about a film; "what would I like?" / "would I like it?" do not name one.
+    "predict": _Checked(rx.compile(r"\b(?:would|will|do\s+you\s+think)\s+i\s+(?:like|love|enjoy)\s+(\w+)", rx.I),
+                        lambda t, m: not _ENDS_WHAT_ELSE.search(t[max(0, m.start() - 12):m.start()])
+                        and m.group(1).lower() not in ("it", "them", "next", "more"),
+                        rx.compile(r"\bis\s+.+\s+(?:worth\s+(?:it|watching|a\s+watch)|for\s+me)\b|좋아할까|"
+                                   r"좋아할\s*것\s*같|재밌을까|재미있을까|볼\s*만할까|볼만할까|취향일까|맞을까", rx.I)),
+    "page": rx.compile(r"^\s*(?:(?:show|give)\s+me\s+)?(?:some\s+)?(?:more|others?|another(?:\s+one)?|next|"
                        r"something\s+else|anything\s+else|different\s+ones?|other\s+ones?|other\s+options?|"
                        r"more\s+(?:please|like\s+(?:these|those|that|this))|more\s+suggestions?|keep\s+going)"
                        r"\b(?:\s+(?:please|pls|ones|options|picks|suggestions|recommendations|movies|films|books))*"
                        r"\s*[.!?]*\s*$"
                        r"|^\s*(?:다른\s*(?:거|것|걸|작품|영화|책|추천)?|또|더|더\s*(?:보여|추천|알려)\w*|다음|"
                        r"다른\s*것도|또\s*(?:없어|있어|추천)\w*|더\s*없어\w*)(?:\s*(?:줘|주세요|해줘|해\s*줘|해주세요|"
-                       r"요|좀|있어\??|없어\??|\?))*\s*[.!?]*\s*$", re.I),
-    "new_topic": re.compile(r"\b(?:something\s+(?:completely\s+)?different|change\s+of\s+pace|start\s+over|"
+                       r"요|좀|있어\??|없어\??|\?))*\s*[.!?]*\s*$", rx.I),
+    "new_topic": rx.compile(r"\b(?:something\s+(?:completely\s+)?different|change\s+of\s+pace|start\s+over|"
                             r"new\s+topic|forget\s+(?:that|it|those|about\s+(?:that|it))|never\s*mind|scratch\s+that|"
                             r"not\s+(?:that|those|these)\s*[,.!]?\s+(?:just|rather|instead)|actually\s*,?\s+just)\b|"
                             r"아예\s*다른|완전히\s*다른|처음부터|새로\s*추천|다른\s*장르|(?:그거|그건|이거|저거|그런\s*거)\s*말고|"
-                            r"아니\s*그냥", re.I),
-    "help": re.compile(r"\bwhat\s+can\s+you\s+do\b|\bwho\s+are\s+you\b|\bwhat\s+are\s+you\b|\bhow\s+does\s+this\s+"
+                            r"아니\s*그냥", rx.I),
+    "help": rx.compile(r"\bwhat\s+can\s+you\s+do\b|\bwho\s+are\s+you\b|\bwhat\s+are\s+you\b|\bhow\s+does\s+this\s+"
                        r"work\b|\bare\s+you\s+(?:a\s+)?(?:human|bot|robot|real|ai)\b|\bwhat(?:'s|\s+is)\s+your\s+name\b|"
                        r"^\s*help\b|너\s*(?:뭐야|누구|뭐\s*할\s*수)|이름이\s*뭐|사람이야|로봇이야|봇이야|뭘\s*할\s*수|뭐\s*할\s*수\s*있|"
-                       r"어떻게\s*쓰|사용법|도움말", re.I),
-    "refine": re.compile(r"\b(?:more|less|lighter|darker|instead|rather|only|just|but|also|too|prefer|better|"
+                       r"어떻게\s*쓰|사용법|도움말", rx.I),
+    "refine": rx.compile(r"\b(?:more|less|lighter|darker|instead|rather|only|just|but|also|too|prefer|better|"
                          r"what\s+about|how\s+about|maybe|make\s+it|ones?|that\s+are|with|without|preferably|"
                          r"ideally|if\s+possible|newer|older|shorter)\b|좀\s*더|더\s|덜\s|이면|면\s*더|으로\s*$|로\s*$|"
                          r"으로\s*(?:줘|해|부탁|추천)|로\s*(?:줘|해|부탁|추천)|대신|말고|는\s*어때|은\s*어때|도\s*있|"
-                         r"만\s|였으면|였음|이었으면|으면\s*좋|면\s*좋", re.I),
-    "chitchat": re.compile(
+                         r"만\s|였으면|였음|이었으면|으면\s*좋|면\s*좋", rx.I),
+    "chitchat": rx.compile(
         r"^\s*(?:thanks?(?:\s+you)?|thank\s+u|thx|ty|great|awesome|cool|nice|perfect|sounds\s+good|ok(?:ay)?|"
         r"got\s+it|good|sure|wow|lol|haha|interesting|excellent|amazing|love\s+it|i\s+see|alright|all\s+right|"
         r"yes|yeah|yep|no\s+thanks|bye|goodbye|see\s+you)\b[\s!.,]*(?:.{0,60})$"
@@ -100,108 +131,141 @@ _RX = {
         r"오케이|오키|알겠|넵|네[!.~]*$|응[!.~]*$|재밌겠|재미있겠|볼게|봐야겠|찾아볼|잘\s*봤|ㅋㅋ|ㅎㅎ|와[!~]*$|대박|"
         r"최고[!.~]*$|맘에\s*들|마음에\s*들|[ㅋᄏ]{2,}|[ㅎᄒ]{2,})"
         r"|(?:그런|이런|저런)\s*(?:종류|스타일|류|느낌)(?:의)?\s*(?:영화|작품)?\s*(?:를|을|가|이)?\s*좋아"
-        r"|아직\s*(?:안|못)\s*봤|다\s*(?:재밌|좋)어\s*보|다\s*좋", re.I),
-    "books": re.compile(r"\b(?:books?|novels?|paperbacks?|something\s+to\s+read|to\s+read|reading|read\s+next|"
+        r"|아직\s*(?:안|못)\s*봤|다\s*(?:재밌|좋)어\s*보|다\s*좋", rx.I),
+    "books": rx.compile(r"\b(?:books?|novels?|paperbacks?|something\s+to\s+read|to\s+read|reading|read\s+next|"
                         r"should\s+i\s+read|(?:a|good|great|quick|light|beach|fun|easy)\s+read)\b|책|소설|도서|읽을",
-                        re.I),
-    "movies": re.compile(r"\b(?:movies?|films?|flicks?|cinema)\b|영화", re.I),
-    "not_request_book": re.compile(r"\b(?:the|that|this|read\s+the)\s+(?:book|novel)\b(?!s)|\bbook\s+(?:and|&)\s+(?:the\s+)?"
+                        rx.I),
+    "movies": rx.compile(r"\b(?:movies?|films?|flicks?|cinema)\b|영화", rx.I),
+    "not_request_book": rx.compile(r"\b(?:the|that|this|read\s+the)\s+(?:book|novel)\b|\bbook\s+(?:and|&)\s+(?:the\s+)?"
                                    r"(?:movie|film)|\bbased\s+on\s+(?:a|the)\s+(?:book|novel)|원작\s*(?:소설|책)|"
                                    r"(?:책|소설)(?:이|을|를|도)\s*(?:재밌었|좋았|읽었)|(?:책|소설)(?:은|는)?\s*(?:됐|그만|말고|"
                                    r"빼고|패스)|\b(?:no|not|enough|without)\s+(?:more\s+)?(?:books?|novels?)\b|"
-                                   r"\b(?:books?|novels?)\s+(?:are\s+)?(?:enough|done)\b", re.I),
+                                   r"\b(?:books?|novels?)\s+(?:are\s+)?(?:enough|done)\b", rx.I),
 }
 _QUESTION = {
-    "director": re.compile(r"\bwho\s+directed|\bwho(?:'s|\s+is|\s+was)\s+the\s+director|\bdirector\s+of\b|\bwho\s+made\b|"
-                           r"감독(?:이|은|이\s*누구|\s*누구)|누가\s*(?:감독|만들|연출)", re.I),
-    "cast": re.compile(r"\bwho(?:'s|\s+is|\s+was)\s+in\b|\bwho\s+stars?\b|\bwho\s+starred|\bcast\b|\bactors?\b.*\?|"
-                       r"누가\s*(?:나와|나오|출연)|출연진|배우(?:는|가)?\s*누구|주연", re.I),
-    "plot": re.compile(r"\bwhat(?:'s|\s+is|\s+was)\s+(?:it|that|this|.+)\s+about\b|\bplot\b|\bsynopsis\b|\bstory\b.*\?|"
+    "director": rx.compile(r"\bwho\s+directed|\bwho(?:'s|\s+is|\s+was)\s+the\s+director|\bdirector\s+of\b|\bwho\s+made\b|"
+                           r"감독(?:이|은|이\s*누구|\s*누구)|누가\s*(?:감독|만들|연출)", rx.I),
+    "cast": rx.compile(r"\bwho(?:'s|\s+is|\s+was)\s+in\b|\bwho\s+stars?\b|\bwho\s+starred|\bcast\b|\bactors?\b.*\?|"
+                       r"누가\s*(?:나와|나오|출연)|출연진|배우(?:는|가)?\s*누구|주연", rx.I),
+    "plot": rx.compile(r"\bwhat(?:'s|\s+is|\s+was)\s+(?:it|that|this|.+)\s+about\b|\bplot\b|\bsynopsis\b|\bstory\b.*\?|"
                        r"\btell\s+me\s+(?:more\s+)?about\b|\btell\s+me\s+more\b|\bmore\s+(?:info|details)\b|\bdetails\b|줄거리|무슨\s*내용|"
                        r"어떤\s*내용|내용이\s*뭐|어떤\s*(?:영화|작품|책)(?:야|이야|인가요?|예요|에요|이에요|임|인지)|"
-                       r"에\s*대해|자세히|설명해|\bdo\s+you\s+know\b(?!\s+(?:of\s+)?(?:any|some|a\s+(?:good|few)|anything|something|"
-                       r"others?|more|good|great|movies|films|what\s+(?:I|to))\b)|\bhave\s+you\s+(?:heard\s+of|seen)\b|"
-                       r"\bwhat\s+do\s+you\s+think\s+(?:of|about)\b|\b(?:is|was)\s+(?:it|that|this|.{2,40})\s+(?:any\s+|really\s+|too\s+)?(?:good|worth\s+(?:it|watching|a\s+watch)|"
-                       r"ok|okay|scary|violent|appropriate|suitable)\b(?=[^.!?\n]*\?)|"
+                       r"에\s*대해|자세히|설명해|\bhave\s+you\s+(?:heard\s+of|seen)\b|"
+                       r"\bwhat\s+do\s+you\s+think\s+(?:of|about)\b|"
                        r"알아\s*\??\s*$|아세요|아니\s*\?|들어\s*봤|어때\s*\??\s*$|괜찮아\s*\?|볼\s*만해\s*\?|"
-                       r"재(?:밌|미있)(?:어|나|나요|어요|을까|을까요|니)\s*\?", re.I),
-    "year": re.compile(r"\bwhen\s+(?:was|did)\s+(?:it|that|this)\s+(?:come\s+out|released|made)|\bwhat\s+year\b|"
-                       r"언제\s*(?:나왔|개봉|만들)|몇\s*년", re.I),
-    "genre": re.compile(r"\bwhat\s+(?:kind|genre|type)\s+of\s+(?:movie|film|book)\s+is\b|무슨\s*장르|장르가\s*뭐", re.I),
-    "similar": re.compile(r"\b(?:something|anything|movies?|films?|books?|more|others?)\s+(?:similar|like\s+(?:it|that|"
+                       r"재(?:밌|미있)(?:어|나|나요|어요|을까|을까요|니)\s*\?", rx.I),
+    # "do you know Heat?" asks about a film; "do you know any good ones?" asks for picks.
+    "plot-know": _Checked(rx.compile(r"\bdo\s+you\s+know\b", rx.I),
+                          lambda t, m: not _ASKS_FOR_PICKS.match(t[m.end():m.end() + 40])),
+    # "is it scary?" / "was Heat any good?": a question (a "?" closes the sentence), not "it is good".
+    "plot-judge": _Checked(rx.compile(r"\b(?:is|was)\s+(?:it|that|this|.{2,40})\s+(?:any\s+|really\s+|too\s+)?"
+                                      r"(?:good|worth\s+(?:it|watching|a\s+watch)|ok|okay|scary|violent|appropriate|"
+                                      r"suitable)\b", rx.I),
+                           lambda t, m: bool(_QUESTION_ENDS.match(t[m.end():]))),
+    "year": rx.compile(r"\bwhen\s+(?:was|did)\s+(?:it|that|this)\s+(?:come\s+out|released|made)|\bwhat\s+year\b|"
+                       r"언제\s*(?:나왔|개봉|만들)|몇\s*년", rx.I),
+    "genre": rx.compile(r"\bwhat\s+(?:kind|genre|type)\s+of\s+(?:movie|film|book)\s+is\b|무슨\s*장르|장르가\s*뭐", rx.I),
+    "similar": rx.compile(r"\b(?:something|anything|movies?|films?|books?|more|others?)\s+(?:similar|like\s+(?:it|that|"
                           r"this|that\s+one|this\s+one|them))\b|\bsimilar\s+(?:ones?|movies?|films?|to\s+(?:it|that|"
-                          r"this))\b|\bmore\s+like\s+(?:it|that|this)\b|비슷한|같은\s*(?:거|것|영화|작품|류)|처럼", re.I),
+                          r"this))\b|\bmore\s+like\s+(?:it|that|this)\b|비슷한|같은\s*(?:거|것|영화|작품|류)|처럼", rx.I),
 }
-_OR_BETWEEN = re.compile(r"^\s*(?:or|/|or\s+maybe|either|나|이나|아니면|또는|혹은)\s*$", re.I)
+_OR_BETWEEN = rx.compile(r"^\s*(?:or|/|or\s+maybe|either|나|이나|아니면|또는|혹은)\s*$", rx.I)
 # The joints of a comma list of genres ("action, comedy, and chick flicks"): a taste, any of them will do.
-_LIST_JOINT = re.compile(r"^\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*(?:movies?|films?)?\s*$", re.I)
-_ANIME = re.compile(r"\banime\b|재패니메이션|일본\s*애니|아니메", re.I)
-_SERIES = re.compile(r"^\s*(?:the\s+)?(?:series|franchise|movies|films|saga|trilogy|sequels?)\b|^\s*(?:시리즈|편들|"
-                     r"시리즈물|속편)", re.I)
-_NEWER_ONE = re.compile(r"\bthe\s+(?:new|newer|newest|latest|recent|more\s+recent)\s+(?:one|version|movie|film)\b|"
-                        r"\bthe\s+(?:sequel|remake|reboot)\b|새로\s*나온\s*(?:거|것|편)|최신작|속편|리메이크(?:판|작)?", re.I)
+_LIST_JOINT = rx.compile(r"^\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*(?:movies?|films?)?\s*$", rx.I)
+_ANIME = rx.compile(r"\banime\b|재패니메이션|일본\s*애니|아니메", rx.I)
+_SERIES = rx.compile(r"^\s*(?:the\s+)?(?:series|franchise|movies|films|saga|trilogy|sequels?)\b|^\s*(?:시리즈|편들|"
+                     r"시리즈물|속편)", rx.I)
+_NEWER_ONE = rx.compile(r"\bthe\s+(?:new|newer|newest|latest|recent|more\s+recent)\s+(?:one|version|movie|film)\b|"
+                        r"\bthe\s+(?:sequel|remake|reboot)\b|새로\s*나온\s*(?:거|것|편)|최신작|속편|리메이크(?:판|작)?", rx.I)
 # "An older one", "something older", "좀 더 옛날 거": older than the films on screen (no year of its own). "The older
 # one" is the older version of a title (`_newer_one`'s counterpart), not a period.
-_OLDER = re.compile(r"(?<!\bthe\s)\b(?:an?\s+|some\s+)?older\s+(?:one|ones|movies?|films?|stuff|picks?|titles?)\b|"
+_OLDER = _Checked(rx.compile(r"\b(?:an?\s+|some\s+)?older\s+(?:one|ones|movies?|films?|stuff|picks?|titles?)\b", rx.I),
+                  lambda t, m: not _ENDS_THE.search(t[max(0, m.start() - 5):m.start()]), rx.compile(
                     r"\b(?:something|anything|ones?)\s+(?:a\s+(?:bit|little)\s+)?older\b|"
                     r"\bolder\s*(?:please|pls|maybe|instead|[.!?]|$)|\bless\s+recent\b|\bnot\s+(?:so|that|as)\s+"
-                    r"(?:new|recent)\b|더\s*(?:오래된|옛날|예전)|좀\s*(?:오래된|옛날)\s*(?:거|것|걸|영화|작품)", re.I)
+                    r"(?:new|recent)\b|더\s*(?:오래된|옛날|예전)|좀\s*(?:오래된|옛날)\s*(?:거|것|걸|영화|작품)", rx.I))
 OLDER_BY = 5  # "something older": at least this many years before the middle of the cards' years
-_REPLACE = re.compile(r"\binstead\b|\brather\b|\bswitch\s+to\b|대신|(?:으로|로)\s*바꿔|말고\s+\S+\s*(?:으로|로)\b", re.I)
-_LESS_SCARY = re.compile(r"\bless\s+scary\b|\bnot\s+(?:too\s+|so\s+)?scary\b|덜\s*무서|안\s*무서|무섭지\s*않", re.I)
+_REPLACE = rx.compile(r"\binstead\b|\brather\b|\bswitch\s+to\b|대신|(?:으로|로)\s*바꿔|말고\s+\S+\s*(?:으로|로)\b", rx.I)
+_LESS_SCARY = rx.compile(r"\bless\s+scary\b|\bnot\s+(?:too\s+|so\s+)?scary\b|덜\s*무서|안\s*무서|무섭지\s*않", rx.I)
 # "They terrify me", "too scary for my kids": horror is out, unless horror is what this request asks for.
-_SCARES_ME = re.compile(r"\btoo\s+scary\b|\b(?:terrify|terrifies|scare|scares|frighten|frightens)\s+me\b|"
-                        r"\b(?:scared|afraid|terrified)\s+of\s+(?:horror|scary)|너무\s*무서워|무서운\s*(?:건|거)\s*(?:못|싫)", re.I)
-_OF_THE_FILM = re.compile(r"^\s*(?:\(\s*(?:18|19|20)\d\d\s*\))?\s*,?\s*(?:with|starring|featuring)\s+$", re.I)
-_ONE_WITH = re.compile(r"\b(?:the|that)\s+(?:(?:18|19|20)\d\d\s+)?(?:one|version|movie|film)\s+(?:with|starring)\s+$",
-                       re.I)  # "the 1997 one with DiCaprio": which film, not a wish for his films
+_SCARES_ME = rx.compile(r"\btoo\s+scary\b|\b(?:terrify|terrifies|scare|scares|frighten|frightens)\s+me\b|"
+                        r"\b(?:scared|afraid|terrified)\s+of\s+(?:horror|scary)|너무\s*무서워|무서운\s*(?:건|거)\s*(?:못|싫)", rx.I)
+_OF_THE_FILM = rx.compile(r"^\s*(?:\(\s*(?:18|19|20)\d\d\s*\))?\s*,?\s*(?:with|starring|featuring)\s+$", rx.I)
+_ONE_WITH = rx.compile(r"\b(?:the|that)\s+(?:(?:18|19|20)\d\d\s+)?(?:one|version|movie|film)\s+(?:with|starring)\s+$",
+                       rx.I)  # "the 1997 one with DiCaprio": which film, not a wish for his films
 # "it is a comedy movie", "that's a horror": a genre said of a film, not asked for.
-_SAID_OF_A_FILM = re.compile(r"\b(?:it|that|this|which)\s*(?:\s+is|\s+was|'s|’s|\s+seems|\s+sounds)\s+(?:like\s+)?"
-                             r"(?:a|an|more\s+of\s+a|kind\s+of\s+a)\s+(?:\w+\s+)?$", re.I)
-_CUED_EN = re.compile(r"\b(?:movies?|films?|something|anything|shows?|books?)\s+(?:like|similar\s+to)\s+"
+_SAID_OF_A_FILM = rx.compile(r"\b(?:it|that|this|which)\s*(?:\s+is|\s+was|'s|’s|\s+seems|\s+sounds)\s+(?:like\s+)?"
+                             r"(?:a|an|more\s+of\s+a|kind\s+of\s+a)\s+(?:\w+\s+)?$", rx.I)
+_CUED_EN = rx.compile(r"\b(?:movies?|films?|something|anything|shows?|books?)\s+(?:like|similar\s+to)\s+"
                       r"((?:the\s+)?[A-Z0-9][\w'’:&.-]*(?:\s+(?:[A-Z0-9][\w'’:&.-]*|of|the|and|a|in)){0,5})")
-_CUED_KO = re.compile(r"(?:^|[\s,])((?:[^\s,.!?]+\s*){1,3}?)\s*(?:같은|처럼|비슷한)\s")
+# A Korean comparison cue ("X 같은 거", "X처럼"), followed by a space; the name before it is found by `_ko_cued_span`.
+_KO_CUE = rx.compile(r"(?:같은|처럼|비슷한)\s")
+_NONSPACE = rx.compile(r"\S+")
+_KO_CUE_LOOKBACK = 60  # characters before a cue that may hold the name (a title of up to three words)
 _FUNCTION_WORDS = frozenset({"the", "of", "and", "a", "an", "in", "on", "to", "for", "at", "with", "from", "vs"})
-_KO_VERDICT = re.compile(r"(?P<unseen>안\s*봤|못\s*봤|본\s*적\s*(?:이\s*)?없)|(?P<dislike>별로(?!\s*없)|싫|재미\s*없|재미없|"
+_KO_VERDICT = rx.compile(r"(?P<unseen>안\s*봤|못\s*봤|본\s*적\s*(?:이\s*)?없)|(?P<dislike>별로(?:\s*(?:[^없\s]|$))|싫|재미\s*없|재미없|"
                          r"지루|노잼|실망|최악|과대평가)|(?P<seen>이미\s*(?:다\s*)?(?:봤|본)|벌써\s*(?:다\s*)?(?:봤|본)|봤어|봤는데|봤다|봤지|봤음|봤던|본\s*거(?:야|예요|에요|임|다|라서))|"
                          r"(?P<like>좋아해|좋아했|좋았|재밌었|재미있었|최고|인생\s*영화|명작|사랑해)")
-_LIST_SEP = re.compile(r"\s*(?:,|,?\s*and|,?\s*or|&|/|이랑|랑|하고|와|과|,?\s*그리고)?\s*(?:the\s+)?", re.I)
+_LIST_SEP = rx.compile(r"\s*(?:,|,?\s*and|,?\s*or|&|/|이랑|랑|하고|와|과|,?\s*그리고)?\s*(?:the\s+)?", rx.I)
 _DECADE_WORDS = {"fifties": 1950, "sixties": 1960, "seventies": 1970, "eighties": 1980, "nineties": 1990}
 
 
 def sanitize_fragment(text: str, limit: int = 60) -> str:
     """User text we quote back: no markup characters, one line, bounded length."""
-    t = re.sub(r"[<>&\"'`\\{}\[\]]", "", text)
-    t = re.sub(r"\s+", " ", t).strip()
+    t = rx.sub(r"[<>&\"'`\\{}\[\]]", "", text)
+    t = rx.sub(r"\s+", " ", t).strip()
     return t[:limit] + ("…" if len(t) > limit else "")
 
 
+def _ko_cued_span(text: str) -> tuple[int, int] | None:
+    """The name right before the first Korean comparison cue: up to three words of the same clause ("나의 아저씨
+    같은 잔잔한 거" → "나의 아저씨"), the last one possibly glued to the cue ("아저씨같은"). A bounded look-back per
+    cue keeps this linear in the message (a regex with nested repeats here took a minute on 2,000 characters)."""
+    for m in _KO_CUE.finditer(text):
+        lo = max(0, m.start() - _KO_CUE_LOOKBACK)
+        window = text[lo:m.start()]
+        cut = max(window.rfind(c) for c in ",.!?") + 1
+        words = [(lo + w.start(), lo + w.end()) for w in _NONSPACE.finditer(window, cut)]
+        if words and cut == 0 and lo > 0 and words[0][0] == lo and not text[lo - 1].isspace():
+            words = words[1:]  # the look-back cut a word in two
+        if words:
+            return words[-3:][0][0], words[-1][1]
+    return None
+
+
 _CODE_SPANS = (
-    re.compile(r"<\s*(script|style|iframe|object)\b.*?(?:<\s*/\s*\1\s*>|$)", re.I | re.S),
-    re.compile(r"<[^>]{0,500}>"),
-    re.compile(r"javascript:\S*", re.I),
-    re.compile(r"(?:\b(?:drop|delete|truncate|alter|insert|update|union|select)\b[^;]{0,300}(?:;|$))", re.I),
-    re.compile(r"--|['\";()]+"),
+    rx.compile("|".join(rf"<\s*{tag}\b.*?(?:<\s*/\s*{tag}\s*>|$)" for tag in ("script", "style", "iframe", "object")),
+               rx.I | rx.S),
+    rx.compile(r"<[^>]{0,500}>"),
+    rx.compile(r"javascript:\S*", rx.I),
+    rx.compile(r"(?:\b(?:drop|delete|truncate|alter|insert|update|union|select)\b[^;]{0,300}(?:;|$))", rx.I),
+    rx.compile(r"--|['\";()]+"),
 )
 
 
 def strip_code(text: str) -> str:
     """Remove markup tags, script bodies and SQL statements: what is left is what the person wrote."""
-    for rx in _CODE_SPANS:
-        text = rx.sub(" ", text)
-    return re.sub(r"\s+", " ", text).strip()
+    for pattern in _CODE_SPANS:
+        text = pattern.sub(" ", text)
+    return rx.sub(r"\s+", " ", text).strip()
 
 
-_YEAR = re.compile(r"(?<!\d)((?:18|19|20)\d\d)(?!\d)")
+_YEAR = rx.compile(r"(?:18|19|20)\d\d")
+
+
+def years_in(text: str) -> list[int]:
+    """Four-digit years 1800-2099 that are not part of a longer number."""
+    return [int(m.group(0)) for m in rx.finditer_where(_YEAR, text, lambda m: not (
+        m.start() > 0 and text[m.start() - 1].isdigit() or m.end() < len(text) and text[m.end()].isdigit()))]
 
 
 def ordinal_index(text: str) -> int | None:
     """ "the second one" / "두 번째" / "2" → 1; "the last one" → -1."""
     t = text.strip()
-    if re.fullmatch(r"#?\s*(\d{1,2})\s*[.)]?\s*(?:번)?\s*[.!]?", t):
-        return int(re.sub(r"\D", "", t)) - 1
-    for rx, i in lang.ORDINALS:
-        if rx.search(t):
+    if rx.fullmatch(r"#?\s*(\d{1,2})\s*[.)]?\s*(?:번)?\s*[.!]?", t):
+        return int(rx.sub(r"\D", "", t)) - 1
+    for pattern, i in lang.ORDINALS:
+        if pattern.search(t):
             return i
     return None
 
@@ -234,22 +298,22 @@ def parse_period(text: str, max_year: int = 2018) -> Period:
         n = int(s)
         return n if n >= 1000 else ((2000 + n) if n <= 20 else (1900 + n))
 
-    m = re.search(r"\b(early|mid|late)[\s-]*((?:19|20)?\d0)\s*'?s\b", low)
+    m = rx.search(r"\b(early|mid|late)[\s-]*((?:19|20)?\d0)\s*'?s\b", low)
     if m:
         start = dec(m.group(2))
         lo, hi = {"early": (0, 4), "mid": (3, 7), "late": (5, 9)}[m.group(1)]
         return Period(start + lo, start + hi, f"{m.group(1)} {start}s", m.span())
-    m = re.search(r"((?:19|20)?\d0)\s*년대\s*(초반|중반|후반|말)", text)
+    m = rx.search(r"((?:19|20)?\d0)\s*년대\s*(초반|중반|후반|말)", text)
     if m:
         start = dec(m.group(1))
         lo, hi = {"초반": (0, 4), "중반": (3, 7), "후반": (5, 9), "말": (7, 9)}[m.group(2)]
         return Period(start + lo, start + hi, m.group(0), m.span())
-    m = re.search(r"\bbetween\s+((?:19|20)\d\d)\s+and\s+((?:19|20)\d\d)\b", low) or re.search(
+    m = rx.search(r"\bbetween\s+((?:19|20)\d\d)\s+and\s+((?:19|20)\d\d)\b", low) or rx.search(
         r"((?:19|20)\d\d)\s*(?:-|–|~|to|부터)\s*((?:19|20)\d\d)\s*(?:년|까지)?", text)
     if m:
         a, b = sorted((int(m.group(1)), int(m.group(2))))
         return Period(a, b, f"{a}–{b}", m.span())
-    m = re.search(r"(?:\b((?:19|20)\d)0\s*['’]?s\b)|(?:['’](\d)0['’]?s\b)|(?:\b(\d)0['’]?s\b)", low)
+    m = rx.search(r"(?:\b((?:19|20)\d)0\s*['’]?s\b)|(?:['’](\d)0['’]?s\b)|(?:\b(\d)0['’]?s\b)", low)
     if m:
         if m.group(1):
             start = int(m.group(1) + "0")
@@ -257,54 +321,56 @@ def parse_period(text: str, max_year: int = 2018) -> Period:
             d = int(m.group(2) or m.group(3))
             start = (2000 if d <= 2 else 1900) + d * 10
         return Period(start, start + 9, f"{start}s", m.span())
-    m = re.search(r"(\d{2,4})\s*년대", text)
+    m = rx.search(r"(\d{2,4})\s*년대", text)
     if m:
         start = dec(m.group(1))
         return Period(start, start + 9, f"{m.group(1)}년대", m.span())
     for word, start in _DECADE_WORDS.items():
-        w = re.search(rf"\b{word}\b", low)
+        w = rx.search(rf"\b{word}\b", low)
         if w:
             return Period(start, start + 9, f"{start}s", w.span())
-    m = re.search(r"\b(?:nothing|no|not|none)\s+(?:\w+\s+)?(?:older\s+than|before|earlier\s+than|prior\s+to)\s*"
+    m = rx.search(r"\b(?:nothing|no|not|none)\s+(?:\w+\s+)?(?:older\s+than|before|earlier\s+than|prior\s+to)\s*"
                   r"((?:19|20)\d\d)\b", low)
     if m:
         return Period(int(m.group(1)), None, f"since {m.group(1)}", m.span())
-    m = re.search(r"\b(?:nothing|no|not|none)\s+(?:\w+\s+)?(?:newer\s+than|after|later\s+than)\s*((?:19|20)\d\d)\b",
+    m = rx.search(r"\b(?:nothing|no|not|none)\s+(?:\w+\s+)?(?:newer\s+than|after|later\s+than)\s*((?:19|20)\d\d)\b",
                   low)
     if m:
         return Period(None, int(m.group(1)), f"up to {m.group(1)}", m.span())
-    m = re.search(r"\b(?:before|until|up\s+to|prior\s+to|older\s+than|pre-?)\s*((?:19|20)\d\d)\b", low)
+    m = rx.search(r"\b(?:before|until|up\s+to|prior\s+to|older\s+than|pre-?)\s*((?:19|20)\d\d)\b", low)
     if m:
         return Period(None, int(m.group(1)) - 1, f"before {m.group(1)}", m.span())
-    m = re.search(r"\b(?:after|since|from|newer\s+than|post-?)\s*((?:19|20)\d\d)\b(?!\s*\))", low)
+    m = _first(rx.compile(r"\b(?:after|since|from|newer\s+than|post-?)\s*((?:19|20)\d\d)\b"), low,
+               lambda t, m: not _CLOSES_PAREN.match(t[m.end():]))  # "from (1999)" is a title's year
     if m:
         return Period(int(m.group(1)), None, f"since {m.group(1)}", m.span())
-    m = re.search(r"\b(?:movies?|films?|something|anything|ones?|comed(?:y|ies)|dramas?|thrillers?|horrors?|"
-                  r"westerns?|musicals?|stuff)\s+(?:from|in|of|released\s+in|made\s+in)\s+(?:the\s+year\s+)?\(?"
-                  r"((?:19|20)\d\d)\)?(?!\s*[-–~])|\byear\s*\(((?:19|20)\d\d)\)|\b((?:19|20)\d\d)\s+(?:movies|films)\b",
-                  low) or re.search(r"((?:19|20)\d\d)\s*년\s*(?:에|도|작|개봉|영화|산|작품|에\s*나온|도에)", text)
+    # "movies from 1995" is one year; "movies from 1995 - 2000" is a range (read above).
+    m = _first(rx.compile(r"\b(?:movies?|films?|something|anything|ones?|comed(?:y|ies)|dramas?|thrillers?|horrors?|"
+                          r"westerns?|musicals?|stuff)\s+(?:from|in|of|released\s+in|made\s+in)\s+(?:the\s+year\s+)?\(?"
+                          r"((?:19|20)\d\d)\)?|\byear\s*\(((?:19|20)\d\d)\)|\b((?:19|20)\d\d)\s+(?:movies|films)\b"),
+               low, lambda t, m: m.group(1) is None or not _RANGE_DASH.match(t[m.end():])) or rx.search(r"((?:19|20)\d\d)\s*년\s*(?:에|도|작|개봉|영화|산|작품|에\s*나온|도에)", text)
     if m:
         g = next(i for i in range(1, (m.lastindex or 1) + 1) if m.group(i))
         m = _Span(m.group(g), m.span(), m.end(g))
-    if m and not re.search(r"년\s*(?:이전|전|까지|이후|부터|뒤|후)", text[m.year_end:m.year_end + 8]):
+    if m and not rx.search(r"년\s*(?:이전|전|까지|이후|부터|뒤|후)", text[m.year_end:m.year_end + 8]):
         y = int(m.year)
         return Period(y, y, str(y) if not ko else f"{y}년", m.span)
-    m = re.search(r"((?:19|20)\d\d)\s*년\s*(?:이전|전|까지)", text)
+    m = rx.search(r"((?:19|20)\d\d)\s*년\s*(?:이전|전|까지)", text)
     if m:
         return Period(None, int(m.group(1)) - 1, f"{m.group(1)}년 이전", m.span())
-    m = re.search(r"((?:19|20)\d\d)\s*년\s*(?:이후|부터|뒤|후)", text)
+    m = rx.search(r"((?:19|20)\d\d)\s*년\s*(?:이후|부터|뒤|후)", text)
     if m:
         return Period(int(m.group(1)), None, f"{m.group(1)}년 이후", m.span())
-    m = re.search(r"\b(?:recent|recently\s+released|latest|newer|modern|new\s+(?:releases?|movies|films)|"
-                  r"from\s+the\s+last\s+few\s+years|this\s+decade)\b", low) or re.search(r"최근|요즘|최신|신작|근래",
+    m = rx.search(r"\b(?:recent|recently\s+released|latest|newer|modern|new\s+(?:releases?|movies|films)|"
+                  r"from\s+the\s+last\s+few\s+years|this\s+decade)\b", low) or rx.search(r"최근|요즘|최신|신작|근래",
                                                                                           text)
-    if m and not re.search(r"\b(?:the|that|this)\s+(?:new|newer|latest)\s+(?:one|version)\b", low):
+    if m and not rx.search(r"\b(?:the|that|this)\s+(?:new|newer|latest)\s+(?:one|version)\b", low):
         return Period(max_year - 6, None, "최근" if ko else "recent", m.span())
-    m = re.search(r"\bclassic\s+(?:movies?|films?|ones?|cinema|hollywood|westerns?|horror|comed(?:y|ies)|noir|"
+    m = rx.search(r"\bclassic\s+(?:movies?|films?|ones?|cinema|hollywood|westerns?|horror|comed(?:y|ies)|noir|"
                   r"romance|musicals?)\b|\b(?:classics|old\s+(?:movies|films|ones)|older\s+(?:movies|films|ones)|oldies|"
                   r"vintage|golden\s+age)\b", low) or \
-        re.search(r"고전|옛날|오래된|올드", text)
-    if m and not re.search(r"\b(?:the|that|this)\s+(?:old|older)\s+(?:one|version)\b", low):
+        rx.search(r"고전|옛날|오래된|올드", text)
+    if m and not rx.search(r"\b(?:the|that|this)\s+(?:old|older)\s+(?:one|version)\b", low):
         return Period(None, 1979, "고전" if ko else "classic", m.span())
     return Period()
 
@@ -396,12 +462,12 @@ class _Lexicon:
                     or self.period.label)
 
 
-_FILM_CONTEXT_AFTER = re.compile(
+_FILM_CONTEXT_AFTER = rx.compile(
     r"^\W{0,3}(?:\w+\W+){0,3}?(?:movies?|films?|flicks?|cinema|ones?|stuff|titles?|picks?|thrillers?|comed(?:y|ies)|"
     r"horrors?|dramas?|romances?|animations?|anime|noir|westerns?|action|classics?|directors?|actors?|novels?|books?)\b"
     r"|^\s*(?:산|의)?\s*(?:\S+\s*){0,2}?(?:영화|작품|애니|드라마|공포|호러|로맨스|멜로|스릴러|코미디|액션|범죄|누아르|감독|배우|"
-    r"소설|책|sf|SF)", re.I)
-_FILM_CONTEXT_BEFORE = re.compile(r"\b(?:from|made\s+in|set\s+in|out\s+of|in)\s+$", re.I)
+    r"소설|책|sf|SF)", rx.I)
+_FILM_CONTEXT_BEFORE = rx.compile(r"\b(?:from|made\s+in|set\s+in|out\s+of|in)\s+$", rx.I)
 
 
 def _comma_list(text: str, hits: Sequence[Hit]) -> list[Hit]:
@@ -415,14 +481,14 @@ def _comma_list(text: str, hits: Sequence[Hit]) -> list[Hit]:
 
 
 def _sentence_of(text: str, pos: int) -> int:
-    return len(re.findall(r"[.!?\n]+\s*", text[:pos]))
+    return len(rx.findall(r"[.!?\n]+\s*", text[:pos]))
 
 
 def _about_films(text: str, h: Hit) -> bool:
     """ "Korean thrillers", "한국 공포영화", "a movie from France": a country of origin. "What is the capital of
     France?" or "I'm Korean" says nothing about films."""
     return bool(_FILM_CONTEXT_AFTER.match(text[h.end:h.end + 40]) or _FILM_CONTEXT_BEFORE.search(text[:h.start])
-                and re.search(r"\b(?:movies?|films?|something|anything|recommend)\b|영화|추천", text, re.I))
+                and rx.search(r"\b(?:movies?|films?|something|anything|recommend)\b|영화|추천", text, rx.I))
 
 
 def _negated(text: str, start: int, end: int) -> bool:
@@ -430,8 +496,8 @@ def _negated(text: str, start: int, end: int) -> bool:
     cs, ce = lang.clause_bounds(text, start)
     before = text[max(cs, start - 40):start]
     after = text[end:min(ce, end + 16)]
-    return bool(lang.NEGATION_EN.search(before)) or bool(lang.NEGATION_KO_AFTER.match(after)) or bool(
-        re.match(r"^\s*(?:is|are)\s+(?:not\s+my\s+thing|not\s+for\s+me|too\s+much)", after, re.I))
+    return bool(lang.NEGATION_EN.search(before)) or lang.negated_ko_after(after) or bool(
+        rx.match(r"^\s*(?:is|are)\s+(?:not\s+my\s+thing|not\s+for\s+me|too\s+much)", after, rx.I))
 
 
 class Understander:
@@ -449,7 +515,7 @@ class Understander:
         self.popularity = popularity  # item id → number of users who rated it (settles "which Titanic?")
         years = [it.year for it in catalog if it.year]
         self.max_year = max(years) if years else 2018
-        self._series_keys = [(title_key(it.title), it.id) for it in catalog]
+        self._series_keys = KeyIndex((title_key(it.title), it.id) for it in catalog)
 
     # -- public ----------------------------------------------------------------------------------------------------
     def understand(self, message: str, session: Session, *, domain: str | None = None, llm: LLM | None = None,
@@ -564,7 +630,7 @@ class Understander:
         unknown_spans = [(m.start, m.end) for m in mentions if m.resolution.status == "unknown"
                          and not m.resolution.matches]
         query = self._query_text(text, [sp for sp in spans + lex.claims if sp not in unknown_spans])
-        query = re.sub(r"\(\s*(?:18|19|20)\d\d\s*\)", " ", query).strip()
+        query = rx.sub(r"\(\s*(?:18|19|20)\d\d\s*\)", " ", query).strip()
         wish = Wish(genres=lex.genres, genres_any=lex.genres_any, exclude_genres=lex.exclude_genres,
                     soft_genres=lex.soft_genres, soft_people=lex.soft_people,
                     people=lex.people, origins=lex.origins, exclude_origins=lex.exclude_origins,
@@ -624,7 +690,7 @@ class Understander:
         # earlier ones only weigh.
         # "it is a comedy movie" says what a film is; "too scary" is no wish for horror (`_SCARES_ME` below).
         said_of_film = [h for h in genre_hits if _SAID_OF_A_FILM.search(text[max(0, h.start - 40):h.start])
-                        or h.key == "Horror" and re.search(r"\btoo\s+$", text[max(0, h.start - 5):h.start], re.I)]
+                        or h.key == "Horror" and rx.search(r"\btoo\s+$", text[max(0, h.start - 5):h.start], rx.I)]
         claims.extend((h.start, h.end) for h in said_of_film)
         genre_hits = [h for h in genre_hits if h not in said_of_film]
         positive = [h for h in genre_hits if not _negated(text, h.start, h.end)]
@@ -739,7 +805,7 @@ class Understander:
         """ "I loved Ed Wood": a name that is also a catalog title, right after a title cue, is the film."""
         if self.resolver is None or not self.resolver.exact_rows(title_key(h.text)):
             return False
-        return bool(re.search(r"\b(?:loved|liked|enjoyed|watched|saw|seen|like|love)\s+$", text[:h.start], re.I))
+        return bool(rx.search(r"\b(?:loved|liked|enjoyed|watched|saw|seen|like|love)\s+$", text[:h.start], rx.I))
 
     def _polarity(self, text: str, start: int, end: int, spans: Sequence[tuple[int, int]] = ()) -> str:
         """like / dislike / seen / unseen / exclude / details / neutral for the item named at [start, end), from the
@@ -762,17 +828,17 @@ class Understander:
         after = text[last:ce]
         for pol in ("unseen", "dislike", "exclude", "seen", "details", "like"):
             if lang.CUES_BEFORE_EN[pol].search(before):
-                after_pol = next((p for p, rx in lang.CUES_AFTER_EN.items() if rx.match(after)), None)
+                after_pol = next((p for p, cue in lang.CUES_AFTER_EN.items() if cue.match(after)), None)
                 if pol == "seen" and after_pol in ("like", "dislike"):
                     return after_pol  # "I saw X, it was great"
-                if pol == "details" and not re.search(r"\?|about|누구|뭐", after + before, re.I):
+                if pol == "details" and not rx.search(r"\?|about|누구|뭐", after + before, rx.I):
                     continue
                 return pol
-        for pol, rx in lang.CUES_AFTER_EN.items():
-            if rx.match(after):
+        for pol, cue in lang.CUES_AFTER_EN.items():
+            if cue.match(after):
                 return pol
-        for pol, rx in lang.CUES_AFTER_KO.items():
-            if rx.match(after):
+        for pol, cue in lang.CUES_AFTER_KO.items():
+            if cue.match(after):
                 return pol
         if lang.has_hangul(after):
             # Korean gives the verdict at the end of the clause, often after a reason ("…는 너무 잔인해서 별로였어").
@@ -798,10 +864,10 @@ class Understander:
         if m:
             kind = next(k for k, v in m.groupdict().items() if v)
             return None if kind == "unseen" else kind
-        m = re.search(r"\b(?:(?P<seen>seen|saw|watched)|(?P<like>loved|liked|enjoyed)|(?P<dislike>hated|disliked))\b",
-                      text, re.I)
-        if m is None or re.search(r"\b(?:not|never|n't|haven'?t|didn'?t|hasn'?t)\s+(?:\w+\s+)?$",
-                                  text[:m.start()], re.I):
+        m = rx.search(r"\b(?:(?P<seen>seen|saw|watched)|(?P<like>loved|liked|enjoyed)|(?P<dislike>hated|disliked))\b",
+                      text, rx.I)
+        if m is None or rx.search(r"\b(?:not|never|n't|haven'?t|didn'?t|hasn'?t)\s+(?:\w+\s+)?$",
+                                  text[:m.start()], rx.I):
             return None  # "I haven't seen that": nothing to mark
         return next(k for k, v in m.groupdict().items() if v)
 
@@ -809,22 +875,22 @@ class Understander:
         """ "The Lord of the Rings" names the 1978 cartoon exactly, but people mean the trilogy: when the films whose
         titles go on from the typed name are each far better known (4x the users), they are what was meant."""
         it = self._item(item_id)
-        if it is None or it.domain != "movie" or not self.popularity or re.search(r"\(\s*(?:18|19|20)\d\d\s*\)", typed):
+        if it is None or it.domain != "movie" or not self.popularity or rx.search(r"\(\s*(?:18|19|20)\d\d\s*\)", typed):
             return [item_id]
         key = title_key(it.title)
         own = self.popularity.get(item_id, 0.0)
-        better = [i for k, i in self._series_keys if k.startswith(key + " ")
-                  and self.popularity.get(i, 0.0) >= max(20.0, 4 * own)]
+        better = [i for k, i in self._series_keys.starting(key + " ")
+                  if self.popularity.get(i, 0.0) >= max(20.0, 4 * own)]
         return better[:4] or [item_id]
 
     def alternatives_for(self, typed: str) -> list[str]:
         """Catalog films of the series a missing title belongs to ("Avengers: Endgame (2019)" → the Avengers films
         the catalog has), best known first: anchors for honest alternatives, never likes."""
-        name = re.sub(r"\(\s*(?:18|19|20)\d\d\s*\)", "", typed)
-        base = title_key(re.split(r"\s*[:\-–]\s*|\s+(?:part|chapter|episode)\b|\s+\d+\b", name)[0])
+        name = rx.sub(r"\(\s*(?:18|19|20)\d\d\s*\)", "", typed)
+        base = title_key(rx.split(r"\s*[:\-–]\s*|\s+(?:part|chapter|episode)\b|\s+\d+\b", name)[0])
         if len(base) < 4:
             return []
-        ids = [i for k, i in self._series_keys if k == base or k.startswith(base + " ")]
+        ids = [i for _, i in self._series_keys.series(base)]
         pop = self.popularity or {}
         return sorted(ids, key=lambda i: -pop.get(i, 0.0))[:3]
 
@@ -865,9 +931,9 @@ class Understander:
         if m:
             span = (m.start(1), m.start(1) + len(m.group(1).rstrip(" ,.!?")))
         else:
-            k = _CUED_KO.search(text)
+            k = _ko_cued_span(text)
             if k:
-                s, e = k.span(1)
+                s, e = k
                 toks = [t for t in lang.tokens(text) if s <= t.start and t.end <= e]
                 named = any(t.tag in ("NNP", "SL") for t in toks) or any(t.tag == "JKG" for t in toks)
                 nouns = [t for t in toks if t.tag.startswith(("NN", "SL")) and t.form not in lang.KO_STOP_NOUNS]
@@ -938,7 +1004,9 @@ class Understander:
             # "the first two" → 2; "all of them" / "다 봤어" → every card; "both of them" / "둘 다" → 2
             count = {"two": 2, "three": 3, "2": 2, "3": 3, "두": 2, "세": 3}.get(word.lower()) or (
                 len(cards) if word else 2)
-            pol = self._polarity(text, rng.start(), rng.end())
+            verb = rng.re.groupindex["verb"]  # "다 봤어": the verb is the verdict, read by the polarity
+            end = rng.start(verb) if rng.group(verb) else rng.end()
+            pol = self._polarity(text, rng.start(), end)
             for iid in cards[:count]:
                 if iid not in have:
                     out.append(ItemRef(item_id=iid, polarity=pol, via="ordinal", text=rng.group(0)))
@@ -964,10 +1032,10 @@ class Understander:
         """The domain this turn asks for, and whether the turn chose it (else the session's stays)."""
         current = (session.state or {}).get("domain", session.domain or "movie")
         wants_books = bool(_RX["books"].search(text)) and not _RX["not_request_book"].search(text)
-        wants_movies = bool(re.search(r"\b(?:movies?|films?|flicks?)\b|영화", text, re.I))
-        if wants_books and self.books_catalog is not None and not (wants_movies and re.search(
-                r"\b(?:movies?|films?)\s+(?:like|for|based)\b|영화\s*(?:같은|처럼)", text, re.I) and not re.search(
-                r"\bbooks?\s+(?:like|for|about)|책\s*추천|소설\s*추천|(?:같은|처럼)\s*(?:책|소설)", text, re.I)):
+        wants_movies = bool(rx.search(r"\b(?:movies?|films?|flicks?)\b|영화", text, rx.I))
+        if wants_books and self.books_catalog is not None and not (wants_movies and rx.search(
+                r"\b(?:movies?|films?)\s+(?:like|for|based)\b|영화\s*(?:같은|처럼)", text, rx.I) and not rx.search(
+                r"\bbooks?\s+(?:like|for|about)|책\s*추천|소설\s*추천|(?:같은|처럼)\s*(?:책|소설)", text, rx.I)):
             return "book", True
         if wants_books and self.books_catalog is None:
             return "book", True  # the engine says books are not loaded
@@ -981,7 +1049,7 @@ class Understander:
         refs = req.refs
         notes = req.notes
         item_refs = [r for r in refs if r.polarity != "exclude"]
-        question = next((q for q, rx in _QUESTION.items() if rx.search(text)), None)
+        question = next((q.split("-")[0] for q, p in _QUESTION.items() if p.search(text)), None)
 
         # Exclusions are part of the wish: the item and, for a series, its siblings.
         for r in refs:
@@ -999,7 +1067,7 @@ class Understander:
             req.refs = [ItemRef(**{**r.model_dump(), "polarity": "compare"}) for r in item_refs[:2]]
             return req
         if question in ("director", "cast", "plot", "year", "genre") and item_refs and not (
-                question == "plot" and re.search(r"\b(?:something|movies?|films?)\b.*\babout\b", text, re.I)):
+                question == "plot" and rx.search(r"\b(?:something|movies?|films?)\b.*\babout\b", text, rx.I)):
             target = next((r for r in item_refs if r.polarity in ("details", "neutral")), item_refs[0])
             req.intent = "details"
             req.question = question
@@ -1074,7 +1142,7 @@ class Understander:
         if req.refine and _REPLACE.search(text):
             req.replace = True
         if not lex.has_wish and not likes and not req.wish.exclude_ids and not req.missing and not req.unknown:
-            if _RX["page"].search(text) or (re.search(r"\b(?:more|another|others|else)\b|다른|또|더", text, re.I)
+            if _RX["page"].search(text) or (rx.search(r"\b(?:more|another|others|else)\b|다른|또|더", text, rx.I)
                                              and _RX["recommend"].search(text)):
                 req.page = True
                 return req
@@ -1089,8 +1157,8 @@ class Understander:
             if _RX["chitchat"].search(text) and not _RX["page"].search(text):
                 req.intent = "chitchat"
                 return req
-            if _RX["greeting"].search(text) and not re.search(r"추천|recommend|suggest|looking\s+for|보고\s*싶", text,
-                                                                re.I):
+            if _RX["greeting"].search(text) and not rx.search(r"추천|recommend|suggest|looking\s+for|보고\s*싶", text,
+                                                                rx.I):
                 req.intent = "greeting"
                 return req
             if not _RX["recommend"].search(text):
@@ -1107,10 +1175,10 @@ class Understander:
         it = self._item(item_id)
         if it is None or it.domain != "movie":
             return []
-        base = re.split(r"\s*[:\-–(]|\s+(?:part|chapter|episode)\b|\s+\d+\b", title_key(it.title))[0].strip()
+        base = rx.split(r"\s*[:\-–(]|\s+(?:part|chapter|episode)\b|\s+\d+\b", title_key(it.title))[0].strip()
         if len(base) < 4:
             return []
-        return [i for k, i in self._series_keys if i != item_id and (k == base or k.startswith(base + " "))]
+        return [i for _, i in self._series_keys.series(base) if i != item_id]
 
     def _names_franchise(self, ref: ItemRef) -> bool:
         """Did the user write less than the film's own title (so they named its franchise, if it has one)?"""
@@ -1129,7 +1197,8 @@ class Understander:
             return []
         out = dict.fromkeys(self.series_of(item_id))
         words = title_key(it.title).split()
-        for key, i in self._series_keys:
+        # Two shared opening words at least: only titles that start with the first two can qualify.
+        for key, i in (self._series_keys.starting(" ".join(words[:2])) if len(words) >= 2 else ()):
             if i == item_id or i in out:
                 continue
             other = key.split()
@@ -1181,7 +1250,7 @@ class Understander:
 
     def _by_year(self, options: Sequence[str], text: str) -> str | None:
         """The one option released in a year written in the text, or None when none or several fit."""
-        years = {int(y) for y in _YEAR.findall(text)}
+        years = set(years_in(text))
         if not years:
             return None
         hits = [i for i in options if (it := self._item(i)) is not None and it.year in years]
@@ -1196,7 +1265,7 @@ class Understander:
                 out.append(text[last:s])
             last = max(last, e)
         out.append(text[last:])
-        return re.sub(r"\s+", " ", " ".join(out)).strip()[:300]
+        return rx.sub(r"\s+", " ", " ".join(out)).strip()[:300]
 
     # -- LLM -------------------------------------------------------------------------------------------------------
     def _llm_worth_asking(self, req: Request, message: str, llm: LLM | None) -> bool:

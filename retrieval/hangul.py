@@ -17,8 +17,10 @@ decomposed arithmetically (Unicode lays them out as initial × medial × final),
 """
 from __future__ import annotations
 
-import re
+import itertools
 import unicodedata
+
+from . import rx
 
 _S_BASE, _S_LAST = 0xAC00, 0xD7A3
 _N_MEDIAL, _N_FINAL = 21, 28
@@ -36,8 +38,8 @@ _PH_FINAL = ("", "K", "K", "KS", "N", "NS", "N", "T", "L", "LK", "LM", "LP", "LS
              "PS", "T", "T", "N", "T", "T", "K", "T", "P", "")
 _EU = 18  # ㅡ: the epenthetic vowel
 
-_HANGUL_RE = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
-_LATIN_WORD_RE = re.compile(r"[a-z]+|\d+")
+_HANGUL_RE = rx.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_LATIN_WORD_RE = rx.compile(r"[a-z]+|\d+")
 _VOWELS = set("aeiouy")
 
 
@@ -72,9 +74,14 @@ def romanise(text: str) -> str:
     return "".join(out)
 
 
+def squeeze(text: str) -> str:
+    """Runs of one character as one ("interstellar" → "interstelar")."""
+    return "".join(ch for ch, _ in itertools.groupby(text))
+
+
 def _collapse(key: str) -> str:
     """Merge repeats of a class ("LL" → "L"): doubled letters and ㄹㄹ are one sound."""
-    return re.sub(r"(.)\1+", r"\1", key)
+    return squeeze(key)
 
 
 def _hangul_word_key(word: str) -> str:
@@ -95,7 +102,7 @@ def _english_word_key(word: str) -> str:
         return word
     if word == "the":  # "back to the future" → 백 투 더 퓨처: a stop, not the "th" of "three"
         return "TV"
-    w = re.sub(r"(.)\1+", r"\1", word)  # "interstellar" → "interstelar"
+    w = squeeze(word)  # "interstellar" → "interstelar"
     if len(w) > 3 and w.endswith("e") and w[-2] not in _VOWELS:
         w = w[:-1]  # silent final e: "game" → 게임
     out: list[str] = []
@@ -176,7 +183,7 @@ def phonetic_key(text: str) -> str:
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = unicodedata.normalize("NFC", text)
     parts: list[str] = []
-    for token in re.findall(r"[\uac00-\ud7a3]+|[a-z]+|\d+", text):
+    for token in rx.findall(r"[\uac00-\ud7a3]+|[a-z]+|\d+", text):
         parts.append(_hangul_word_key(token) if is_syllable(token[0]) else _english_word_key(token))
     return _collapse("".join(parts))
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import rx
 from . import lang
 from .documents import DOMAINS, document_text, embedding_text, item_from_json, iter_batches, metadata
 from .embeddings import Embedder
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000
 SEARCH_MODES = ("hybrid", "vector", "bm25")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
+_NAME_RE = rx.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 
 
 class KnowledgeError(Exception):
@@ -126,7 +126,7 @@ class IndexReport:
 
 # --- lexical side -----------------------------------------------------------------------------------------------
 
-_WORD = re.compile(r"(?u)\b\w\w+\b")
+_WORD = rx.compile(r"\w{2,}")  # maximal runs of two or more word characters (what `\b\w\w+\b` found)
 _KO_KEEP = ("NNG", "NNP", "NR", "SL", "SH", "SN", "XR", "VV", "VA", "MAG")
 
 
@@ -510,6 +510,10 @@ class KnowledgeStore:
             centre /= max(float(np.linalg.norm(centre)), 1e-12)
             seed_sim[known] = M @ centre
         return text_sim, seed_sim
+
+    def warm_up(self) -> None:
+        """Load the sentence encoder now (~1.5 s, lazily loaded on first use) instead of in a user's turn."""
+        self._query_vector("film")
 
     # -- internals --------------------------------------------------------------------------------------------
 

@@ -12,15 +12,17 @@ lexical search agree on what a genre, a country, a cue or an everyday word is:
 """
 from __future__ import annotations
 
+import bisect
 import functools
-import re
 import threading
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from . import rx
+
 # ------------------------------------------------------------------------------------------------ script
 
-_HANGUL_RX = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_HANGUL_RX = rx.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 
 
 def has_hangul(text: str) -> bool:
@@ -336,104 +338,116 @@ DOMAIN_MOVIE_WORDS = ("movie", "movies", "film", "films", "flick", "flicks", "�
 # order), *_AFTER the text right after it (Korean is head-final: the verb follows the title).
 _W = r"(?:\s+\w+){0,3}?"  # up to three words in between ("I really did not like", "loved the movie")
 CUES_BEFORE_EN = {
-    "unseen": re.compile(r"\b(?:have(?:n'?t| not)|never|not yet|didn'?t|did not|haven'?t ever)\s+(?:ever\s+|yet\s+|"
-                         r"actually\s+|really\s+)?(?:seen|watched|see|watch)(?:\s+the\s+(?:movie|film))?\s*$", re.I),
-    "dislike": re.compile(r"\b(?:did(?:n'?t| not)|do(?:n'?t| not)|does(?:n'?t| not)|could(?:n'?t| not)|can'?t|never)\s+"
+    "unseen": rx.compile(r"\b(?:have(?:n'?t| not)|never|not yet|didn'?t|did not|haven'?t ever)\s+(?:ever\s+|yet\s+|"
+                         r"actually\s+|really\s+)?(?:seen|watched|see|watch)(?:\s+the\s+(?:movie|film))?\s*$", rx.I),
+    "dislike": rx.compile(r"\b(?:did(?:n'?t| not)|do(?:n'?t| not)|does(?:n'?t| not)|could(?:n'?t| not)|can'?t|never)\s+"
                           r"(?:really\s+|much\s+|particularly\s+)?(?:like|love|enjoy|stand|get into|care for)"
                           r"(?:\s+the\s+(?:movie|film|book))?\s*$"
                           r"|\b(?:hated?|disliked?|loathed?|not a (?:big )?fan of|not into|bored by|sick of|tired of|"
-                          r"overrated|disappointed by|disappointed with)(?:\s+the\s+(?:movie|film|book))?\s*$", re.I),
-    "exclude": re.compile(r"(?:\bnot|\bno|\bnothing like|\bexcept(?: for)?|\bother than|\bbesides|\bapart from|"
+                          r"overrated|disappointed by|disappointed with)(?:\s+the\s+(?:movie|film|book))?\s*$", rx.I),
+    "exclude": rx.compile(r"(?:\bnot|\bno|\bnothing like|\bexcept(?: for)?|\bother than|\bbesides|\bapart from|"
                           r"\bbut not|\banything but|\binstead of|\brather than|\bexcluding|\bwithout|\bskip|"
                           r"\bavoid|\bno more|\bnot another|\bnot the|\bnothing from)(?:\s+(?:the|a|an|any|more))?"
-                          r"\s*$", re.I),
-    "details": re.compile(r"(?:\btell me (?:more )?about|\bwhat(?:'s| is) the (?:plot|story) of|\bwhat(?:'s| is)|"
+                          r"\s*$", rx.I),
+    "details": rx.compile(r"(?:\btell me (?:more )?about|\bwhat(?:'s| is) the (?:plot|story) of|\bwhat(?:'s| is)|"
                           r"\bwho directed|\bwho(?:'s| is) in|\bwho stars in|\bwho wrote|\binfo on|\binformation on|"
-                          r"\bdetails (?:on|about|of)|\bplot of|\bsynopsis of|\bis)\s*$", re.I),
-    "seen": re.compile(r"^\s*(?:already\s+|also\s+)?(?:seen|watched|saw)\s+$|"
+                          r"\bdetails (?:on|about|of)|\bplot of|\bsynopsis of|\bis)\s*$", rx.I),
+    "seen": rx.compile(r"^\s*(?:already\s+|also\s+)?(?:seen|watched|saw)\s+$|"
                        r"\b(?:i(?:'ve| have)?\s+(?:already\s+|just\s+|recently\s+|also\s+)?(?:seen|watched|saw)|"
                        r"already\s+(?:seen|watched|saw)|just\s+(?:saw|watched)|i\s+watched|i\s+saw|"
-                       r"we\s+(?:saw|watched))(?:\s+the\s+(?:movie|film))?\s*$", re.I),
-    "like": re.compile(r"(?:\bi\s+(?:really\s+|also\s+|just\s+|absolutely\s+|totally\s+)*(?:liked?|loved?|enjoyed|"
+                       r"we\s+(?:saw|watched))(?:\s+the\s+(?:movie|film))?\s*$", rx.I),
+    "like": rx.compile(r"(?:\bi\s+(?:really\s+|also\s+|just\s+|absolutely\s+|totally\s+)*(?:liked?|loved?|enjoyed|"
                        r"adored?|dig|dug)|\bloved|\bliked|\benjoyed|\bfavou?rites? (?:is|are|was|were|include)|"
                        r"\bfavou?rite(?: movie| film)?(?: is| was)?|\bbig fan of|\bfan of|\blike|\bsimilar to|"
                        r"\bsuch as|\bin the vein of|\balong the lines of|\breminds? me of|\bas good as|\bmore like|"
                        r"\bkind of like|\bsort of like|\bsomething like|\banything like|\bmovies? like|"
                        r"\bfilms? like|\bbooks? like|\bfans? of|\bcomparable to|\blike the)"
-                       r"(?:\s+the\s+(?:movie|film|book))?\s*$", re.I),
+                       r"(?:\s+the\s+(?:movie|film|book))?\s*$", rx.I),
 }
 CUES_AFTER_EN = {
-    "dislike": re.compile(r"^\s*(?:\(\d{4}\))?\s*[,;]?\s*(?:(?:it|that|which)\s+)?(?:was|is|were|seemed|seems|looks|"
+    "dislike": rx.compile(r"^\s*(?:\(\d{4}\))?\s*[,;]?\s*(?:(?:it|that|which)\s+)?(?:was|is|were|seemed|seems|looks|"
                           r"looked|sounds|sounded)\s+(?:really\s+|so\s+|pretty\s+|kind of\s+|kinda\s+|too\s+|a bit\s+)?"
                           r"(?:bad|boring|terrible|awful|overrated|meh|dull|lame|slow|stupid|not (?:good|great|for me|"
-                          r"my thing|that good))|^\s*(?:sucked|bored me|wasn'?t (?:good|great|for me|that good))", re.I),
-    "like": re.compile(r"^\s*(?:\(\d{4}\))?\s*[,;]?\s*(?:(?:it|that|which)\s+)?(?:was|is|were)\s+(?:really\s+|so\s+|"
+                          r"my thing|that good))|^\s*(?:sucked|bored me|wasn'?t (?:good|great|for me|that good))", rx.I),
+    "like": rx.compile(r"^\s*(?:\(\d{4}\))?\s*[,;]?\s*(?:(?:it|that|which)\s+)?(?:was|is|were)\s+(?:really\s+|so\s+|"
                        r"pretty\s+|super\s+|just\s+|truly\s+|still\s+)?(?:great|amazing|awesome|good|fantastic|"
                        r"excellent|brilliant|incredible|wonderful|fun|hilarious|funny|a masterpiece|one of (?:my|the)\s+"
                        r"(?:all[\s-]time\s+|absolute\s+|top\s+)?(?:favou?rites?|best)|my (?:all[\s-]time\s+)?favou?rite|"
-                       r"a favou?rite)|^\s*(?:rocks|rocked)", re.I),
+                       r"a favou?rite)|^\s*(?:rocks|rocked)", rx.I),
 }
 _KO_P = r"(?:은|는|이|가|을|를|도|랑|이랑|하고|과|와|건|게|걸|거는|거|것은|것도|시리즈(?:는|도|를)?|편은|편도)?\s*(?:둘\s*다|다|모두|전부|" \
         r"정말|진짜|너무|완전|되게|엄청|좀|아주|이미|벌써|예전에|최근에)?\s*"
 CUES_AFTER_KO = {
-    "exclude": re.compile(r"^\s*(?:은|는|이|가|을|를|류|시리즈(?:는|를)?|같은\s*거|같은\s*건|종류|건|거)?\s*(?:말고|빼고|"
+    "exclude": rx.compile(r"^\s*(?:은|는|이|가|을|를|류|시리즈(?:는|를)?|같은\s*거|같은\s*건|종류|건|거)?\s*(?:말고|빼고|"
                           r"제외|외에|아닌|아니고|대신|이외|만\s*빼)"),
-    "unseen": re.compile(r"^\s*" + _KO_P + r"(?:아직\s*)?(?:안\s*봤|못\s*봤|본\s*적\s*(?:이\s*)?없|안\s*본|못\s*본|"
+    "unseen": rx.compile(r"^\s*" + _KO_P + r"(?:아직\s*)?(?:안\s*봤|못\s*봤|본\s*적\s*(?:이\s*)?없|안\s*본|못\s*본|"
                          r"보지\s*(?:않|못))"),
-    "dislike": re.compile(r"^\s*" + _KO_P + r"(?:정말\s*|진짜\s*|너무\s*|좀\s*|완전\s*)?"
+    "dislike": rx.compile(r"^\s*" + _KO_P + r"(?:정말\s*|진짜\s*|너무\s*|좀\s*|완전\s*)?"
                           r"(?:별로|싫|재미\s*없|재미없|지루|노잼|실망|최악|안\s*좋|안\s*맞|별루|그저\s*그|취향이\s*아니|"
                           r"취향\s*아니|과대평가|안\s*끌)"),
-    "details": re.compile(r"^\s*(?:은|는|이|가|에\s*대해|에\s*대해서)?\s*(?:어떤\s*(?:영화|작품|책|내용)|무슨\s*(?:영화|내용)|"
+    "details": rx.compile(r"^\s*(?:은|는|이|가|에\s*대해|에\s*대해서)?\s*(?:어떤\s*(?:영화|작품|책|내용)|무슨\s*(?:영화|내용)|"
                           r"줄거리|내용|감독|누가\s*(?:감독|나와|출연)|출연|정보|자세히|알려|설명)"),
-    "seen": re.compile(r"^\s*" + _KO_P + r"(?:이미\s*|벌써\s*|예전에\s*|최근에\s*)?(?:봤|본\s*적\s*(?:이\s*)?있|"
+    "seen": rx.compile(r"^\s*" + _KO_P + r"(?:이미\s*|벌써\s*|예전에\s*|최근에\s*)?(?:봤|본\s*적\s*(?:이\s*)?있|"
                        r"봤던|봤는데|봤어|봤다|봤지|봤고|봤음|봐서)"),
-    "like": re.compile(r"^\s*" + _KO_P + r"(?:처럼|같이)?\s*(?:정말\s*|진짜\s*|너무\s*|완전\s*|되게\s*|엄청\s*|재밌게\s*|"
+    "like": rx.compile(r"^\s*" + _KO_P + r"(?:처럼|같이)?\s*(?:정말\s*|진짜\s*|너무\s*|완전\s*|되게\s*|엄청\s*|재밌게\s*|"
                        r"재미있게\s*|인상\s*깊게\s*)?(?:같은|같이|처럼|비슷한|비슷하게|류의|류|스타일|느낌|좋아|좋았|"
                        r"재밌|재미있|최고|인상\s*깊|감명|명작|사랑|좋던|좋은|맘에\s*들|마음에\s*들|즐겨|감동|인생\s*영화)"),
 }
 # "not X" only counts as an exclusion when X is what follows the cue (not "it's not bad, X is great").
-NEGATION_EN = re.compile(r"\b(?:no|not|without|except|but not|anything but|nothing|other than|instead of|rather than|"
+NEGATION_EN = rx.compile(r"\b(?:no|not|without|except|but not|anything but|nothing|other than|instead of|rather than|"
                          r"avoid|skip|excluding|no more|hate|hates|don'?t like|do not like|don'?t want|do not want|"
                          r"not into|sick of|tired of|can'?t stand|aren'?t|isn'?t|wasn'?t|weren'?t|ain'?t|never|"
                          r"dislike|dislikes|(?:don'?t|do\s+not|doesn'?t)\s+(?:really\s+|much\s+|particularly\s+|"
                          r"actually\s+|even\s+)?(?:like|love|enjoy|want|care\s+for|dig)|"
                          r"(?:not|no)\s+(?:a\s+|the\s+|really\s+a\s+)?(?:big\s+|huge\s+|great\s+)?fan\s+of|"
                          r"not\s+(?:really|too|that|so)\s+(?:into|big\s+on|keen\s+on)|not\s+big\s+on)\b"
-                         r"(?:\s+\w+){0,2}?\s*$", re.I)
+                         r"(?:\s+\w+){0,2}?\s*$", rx.I)
 # Korean states the verdict after the word, often after a short reason ("공포는 무서워서 못 보고", "전쟁 영화는 싫어요").
-NEGATION_KO_AFTER = re.compile(r"^\s*(?:영화|장르|쪽|계열|류|물|같은\s*거|같은\s*건|거)?\s*(?:은|는|이|가|을|를|도)?\s*"
-                               r"(?:(?!\S*(?:추천|보여|알려|찾아|있어|없어))\S+\s*)?(?:말고|빼고|제외|싫|별로|아닌|아니고|없는|안\s*좋|대신|이외|외에|는\s*빼|"
-                               r"못\s*보|못\s*봐|안\s*봐|안\s*볼|무서워서|질색|노노|사절|패스)")
+_NEG_KO_HEAD = r"^\s*(?:영화|장르|쪽|계열|류|물|같은\s*거|같은\s*건|거)?\s*(?:은|는|이|가|을|를|도)?\s*"
+_NEG_KO_VERDICT = (r"(?:말고|빼고|제외|싫|별로|아닌|아니고|없는|안\s*좋|대신|이외|외에|는\s*빼|못\s*보|못\s*봐|안\s*봐|안\s*볼|"
+                   r"무서워서|질색|노노|사절|패스)")
+_NEG_KO_NEAR = rx.compile(_NEG_KO_HEAD + _NEG_KO_VERDICT)
+# One word may sit between the name and the verdict ("공포는 무서워서 못 보고"), unless it asks for something.
+_NEG_KO_ONE_WORD = rx.compile(_NEG_KO_HEAD + r"(\S+)\s*" + _NEG_KO_VERDICT)
+_ASKS = rx.compile(r"추천|보여|알려|찾아|있어|없어")
+
+
+def negated_ko_after(after: str) -> bool:
+    """Does the Korean text right after a word rule it out ("공포는 빼고", "로맨스는 싫어요", "공포는 무서워서 못 보고")?"""
+    if _NEG_KO_NEAR.match(after):
+        return True
+    m = _NEG_KO_ONE_WORD.match(after)
+    return bool(m) and not _ASKS.search(m.group(1))
 
 # References to what is on screen or was just discussed.
 ORDINALS = (
-    (re.compile(r"\b(?:first|1st)\b|첫\s*번째|첫번째|첫\s*번|1\s*번", re.I), 0),
-    (re.compile(r"\b(?:second|2nd)\b|두\s*번째|둘째|2\s*번", re.I), 1),
-    (re.compile(r"\b(?:third|3rd)\b|세\s*번째|셋째|3\s*번", re.I), 2),
-    (re.compile(r"\b(?:fourth|4th)\b|네\s*번째|넷째|4\s*번", re.I), 3),
-    (re.compile(r"\b(?:fifth|5th)\b|다섯\s*번째|다섯째|5\s*번", re.I), 4),
-    (re.compile(r"\b(?:last)\s+(?:one|movie|film|book|pick)\b|\bthe\s+last\b|마지막\s*(?:거|것|영화|작품|책)?", re.I), -1),
+    (rx.compile(r"\b(?:first|1st)\b|첫\s*번째|첫번째|첫\s*번|1\s*번", rx.I), 0),
+    (rx.compile(r"\b(?:second|2nd)\b|두\s*번째|둘째|2\s*번", rx.I), 1),
+    (rx.compile(r"\b(?:third|3rd)\b|세\s*번째|셋째|3\s*번", rx.I), 2),
+    (rx.compile(r"\b(?:fourth|4th)\b|네\s*번째|넷째|4\s*번", rx.I), 3),
+    (rx.compile(r"\b(?:fifth|5th)\b|다섯\s*번째|다섯째|5\s*번", rx.I), 4),
+    (rx.compile(r"\b(?:last)\s+(?:one|movie|film|book|pick)\b|\bthe\s+last\b|마지막\s*(?:거|것|영화|작품|책)?", rx.I), -1),
 )
-ORDINAL_PHRASE = re.compile(
+ORDINAL_PHRASE = rx.compile(
     r"(?:\bthe\s+)?\b(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)\s+(?:one|movie|film|book|pick|"
     r"title|card|suggestion|recommendation)s?\b|\b(?:number|no\.?|#)\s*[1-9]\b|(?:첫|두|세|네|다섯)\s*번째\s*(?:거|것|"
     r"영화|작품|책|꺼|건|게|걸)?|[1-9]\s*번(?:째)?\s*(?:거|것|영화|작품|책|꺼|건|게|걸)?|마지막\s*(?:거|것|영화|작품|책|건|게)",
-    re.I)
+    rx.I)
 # "the first two", "both", "처음 두 개": several cards at once (start index, count)
-ORDINAL_RANGE = re.compile(r"\b(?:the\s+)?(?:first|top)\s+(two|three|2|3)\b|\bboth\s+of\s+(?:them|those)\b|"
+ORDINAL_RANGE = rx.compile(r"\b(?:the\s+)?(?:first|top)\s+(two|three|2|3)\b|\bboth\s+of\s+(?:them|those)\b|"
                            r"(?:처음|앞에?)\s*(두|세|2|3)\s*(?:개|편|작품)|(?:둘|두\s*개)\s*다|"
                            r"\b(all)\s+(?:of\s+)?(?:them|those|these|the\s+above)\b|\b(?:them|those|these)\s+(all)\b|"
-                           r"(전부|모두|다)\s*(?=봤|본\s*거)", re.I)
-DEMONSTRATIVE = re.compile(
+                           r"(전부|모두|다)\s*(?P<verb>봤|본\s*거)", rx.I)  # the verb is read by the polarity: not part of the phrase
+DEMONSTRATIVE = rx.compile(
     r"\b(?:that|this)\s+(?:one|movie|film|book)\b|\bthe\s+(?:same|above)\s+(?:one|movie|film)\b|\bit\b|\bthat\b"
     r"|그거|그것|그건|그걸|그\s*(?:영화|작품|책)|이거|이것|이건|이걸|이\s*(?:영화|작품|책)|저거|저건|저\s*(?:영화|작품)|"
     r"방금\s*(?:그|말한)|아까\s*그",
-    re.I)
+    rx.I)
 
-PERIOD_WORDS = re.compile(
+PERIOD_WORDS = rx.compile(
     r"(?:'|’)?\b\d{2,4}\s*'?s\b|\d{2,4}\s*년대?\S*|\b(?:fifties|sixties|seventies|eighties|nineties|decade|era|years?|"
     r"recent|newer|latest|modern|classic|classics|older|oldies|vintage|before|after|since|until)\b"
-    r"|최근|요즘|최신|신작|고전|옛날|오래된|이전|이후|부터|까지", re.I)
+    r"|최근|요즘|최신|신작|고전|옛날|오래된|이전|이후|부터|까지", rx.I)
 
 
 # ------------------------------------------------------------------------------------------------ matching
@@ -446,18 +460,39 @@ class Hit:
     word: str
 
 
-def _rx_for(word: str) -> re.Pattern:
-    if has_hangul(word):
-        # A Korean word starts a token (not inside another word: 한국 is not in 대한민국) and may carry particles.
-        return re.compile(r"(?<![\uac00-\ud7a3])" + re.escape(word).replace(r"\ ", r"\s*"))
-    flags = 0 if word.isupper() else re.I  # "SF" upper-case only: "sf" is rare and ambiguous in English text
-    # Korean particles attach straight to Latin words ("SF는 빼고"): only Latin letters and digits end a word here.
-    return re.compile(r"(?<![A-Za-z0-9-])" + re.escape(word).replace(r"\ ", r"\s+") + r"(?![A-Za-z0-9-])", flags)
+def _syllable(ch: str) -> bool:
+    return "\uac00" <= ch <= "\ud7a3"
+
+
+def _latin_word_char(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch == "-")
+
+
+@dataclass(frozen=True)
+class _WordPattern:
+    """One lexicon word as a pattern plus the check on the characters around it. Korean: the word starts a token
+    (not inside another word: 한국 is not in 대한민국) and may carry particles. Latin: only Latin letters, digits and
+    hyphens end a word, because Korean particles attach straight to Latin words ("SF는 빼고")."""
+
+    pattern: object
+    korean: bool
+
+    def finditer(self, text: str):
+        def ok(m) -> bool:
+            s, e = m.start(), m.end()
+            if self.korean:
+                return s == 0 or not _syllable(text[s - 1])
+            return (s == 0 or not _latin_word_char(text[s - 1])) and (e == len(text) or not _latin_word_char(text[e]))
+
+        return rx.finditer_where(self.pattern, text, ok)
 
 
 @functools.lru_cache(maxsize=4096)
-def _compiled(word: str) -> re.Pattern:
-    return _rx_for(word)
+def _compiled(word: str) -> _WordPattern:
+    if has_hangul(word):
+        return _WordPattern(rx.compile(rx.escape(word).replace(r"\ ", r"\s*")), True)
+    flags = 0 if word.isupper() else rx.I  # "SF" upper-case only: "sf" is rare and ambiguous in English text
+    return _WordPattern(rx.compile(rx.escape(word).replace(r"\ ", r"\s+"), flags), False)
 
 
 def find_terms(text: str, terms: Iterable[Term]) -> list[Hit]:
@@ -480,25 +515,38 @@ def overlaps(span: tuple[int, int], spans: Iterable[tuple[int, int]]) -> bool:
     return any(s < ce and cs < e for cs, ce in spans)
 
 
-_CLAUSE_SPLIT = re.compile(r"[.!?;\n]+|,\s*(?:but|though|although|however|yet)\b|(?<!\banything)(?<!\ball)\s+but\s+"
-                           r"(?!not\b)|\s(?:though|although|however|whereas|while|yet)\s", re.I)
+_CLAUSE_SPLIT = rx.compile(r"[.!?;\n]+|,\s*(?:but|though|although|however|yet)\b|"
+                           r"\s(?:though|although|however|whereas|while|yet)\s", rx.I)
+# " but " splits too, except in "anything but X" / "all but X" and before "not" ("X but not Y" is one wish).
+_BUT = rx.compile(r"\s+but\s+", rx.I)
+_BUT_KEEPS = (rx.compile(r"\b(?:anything|all)$", rx.I), rx.compile(r"^not\b", rx.I))
 # Korean connective endings close the clause they end ("X는 봤는데 Y는 안 봤어"): the split falls after them.
-_CLAUSE_SPLIT_KO = re.compile(r"(?:지만|는데|은데|인데|던데|니까|어서|아서|었고|았고|했고)\s*")
+_CLAUSE_SPLIT_KO = rx.compile(r"(?:지만|는데|은데|인데|던데|니까|어서|아서|었고|았고|했고)\s*")
+
+
+@functools.lru_cache(maxsize=64)
+def _clause_cuts(text: str) -> tuple[tuple[int, int], ...]:
+    """Where the clauses of `text` end and the next begin, computed once per text (every word of a long message
+    asks for its clause)."""
+    cuts = [(m.start(), m.end()) for m in _CLAUSE_SPLIT.finditer(text)]
+    cuts += [(m.start(), m.end()) for m in _BUT.finditer(text)
+             if not _BUT_KEEPS[0].search(text[max(0, m.start() - 9):m.start()])
+             and not _BUT_KEEPS[1].search(text[m.end():m.end() + 4])
+             and not overlaps((m.start(), m.end()), cuts)]
+    cuts += [(m.end(), m.end()) for m in _CLAUSE_SPLIT_KO.finditer(text)]
+    return tuple(sorted(cuts))
 
 
 def clause_bounds(text: str, pos: int) -> tuple[int, int]:
     """The clause around `pos`: polarity words in one clause do not reach into the next
     ("I loved Alien but hated Prometheus", "X는 재밌었는데 Y는 별로")."""
-    start, end = 0, len(text)
-    cuts = [(m.start(), m.end()) for m in _CLAUSE_SPLIT.finditer(text)]
-    cuts += [(m.end(), m.end()) for m in _CLAUSE_SPLIT_KO.finditer(text)]
-    for a, b in sorted(cuts):
-        if b <= pos:
-            start = b
-        elif a >= pos:
-            end = a
-            break
-    return start, end
+    cuts = _clause_cuts(text)
+    j = bisect.bisect_left(cuts, (pos, pos + 1))  # the first cut that starts at pos or later and ends after it
+    end = cuts[j][0] if j < len(cuts) else len(text)
+    k = j - 1
+    while k >= 0 and cuts[k][1] > pos:  # a cut around pos closes nothing before it
+        k -= 1
+    return (cuts[k][1] if k >= 0 else 0), end
 
 
 # ------------------------------------------------------------------------------------------------ filler
@@ -524,7 +572,7 @@ girlfriend boyfriend partner date night""".split())  # who and when one watches 
 
 def informative(query: str) -> bool:
     """Does the free text say anything beyond "recommend me another movie" / "다른 거 추천해줘"?"""
-    for w in re.findall(r"\w+", query.lower()):
+    for w in rx.findall(r"\w+", query.lower()):
         if has_hangul(w):
             if not w.startswith(_KO_FILLER):
                 return True

@@ -21,13 +21,12 @@ second one") are never titles, except inside quotes, before a year, or as part o
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from rapidfuzz import fuzz
 
-from . import lang
+from . import lang, rx
 from .hangul import phonetic_key, skeleton
 from .titles import title_key
 
@@ -37,13 +36,18 @@ if TYPE_CHECKING:  # the finder works on any resolver with this interface
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4000
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’&.:!-]*")
-_YEAR_PAREN = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
-_QUOTE = re.compile(r"\"([^\"]{2,80})\"|“([^”]{2,80})”|‘([^’]{2,80})’|「([^」]{1,80})」|『([^』]{1,80})』"
-                    r"|(?<![A-Za-z])'([^']{2,80})'(?![A-Za-z])")
+# Candidate spans looked up per message: a chat line names a handful of titles; a pasted list longer than this is
+# read up to here, which keeps the work per message bounded (each lookup scores the catalog's titles).
+MAX_CANDIDATES = 16
+_WORD = rx.compile(r"[A-Za-z0-9][A-Za-z0-9'’&.:!-]*")
+_YEAR_PAREN = rx.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
+_QUOTE = rx.compile(r"\"([^\"]{2,80})\"|“([^”]{2,80})”|‘([^’]{2,80})’|「([^」]{1,80})」|『([^』]{1,80})』")
+_SINGLE_QUOTE = rx.compile(r"'([^']{2,80})'")  # not next to a Latin letter: "don't … it's" quotes nothing
+_SENTENCE_DOT = rx.compile(r"\.\s+[A-Z]")
+_ABBREVIATION = rx.compile(r"(?:\b(?:Mr|Ms|Dr|St|Jr|Sr|vs|Mrs)|[A-Z])$")
 # Lower-case words that may sit inside a capitalised title ("Lord of the Rings", "Fear and Loathing in Las Vegas").
 _JOINERS = frozenset("of the a an and in on at to for with from vs vs. de la le du des or by into over under is".split())
-_SENTENCE_END = re.compile(r"(?:^|[.!?\n]|[:;]\s)\s*[\"'“(]?\s*$")
+_SENTENCE_END = rx.compile(r"(?:^|[.!?\n]|[:;]\s)\s*[\"'“(]?\s*$")
 _COMMON_CUE_ZIPF = 4.6  # an everyday word after a cue ("I loved Frozen") still counts below this frequency
 _FRANCHISE_ZIPF = 4.5  # a franchise name has a word rarer than this ("potter" 4.1; "what's" 5.2, "up" 6.4)
 _VERY_COMMON_ZIPF = 4.5  # lower-case multi-word titles need one word rarer than this ("toy story", not "first date")
@@ -106,10 +110,17 @@ class MentionFinder:
         def reject(s: int, e: int, reason: str, item_id: str | None = None):
             scan.decisions.append(Decision(message[s:e], s, e, False, reason, item_id))
 
+        def full() -> bool:
+            return len(scan.decisions) >= MAX_CANDIDATES
+
         for s, e, res, reason, span in self._year_anchored(message):
+            if full():
+                break
             if not lang.overlaps((s, e), taken):
                 accept(s, e, res, reason, span)
         for s, e, res in self._quoted(message):
+            if full():
+                break
             if lang.overlaps((s, e), taken):
                 continue
             if res.status == "unknown" and not res.not_in_catalog and not res.matches:
@@ -117,18 +128,24 @@ class MentionFinder:
                 continue
             accept(s, e, res, "quoted")
         blocked = taken + claimed
-        if lang.has_hangul(message):
+        if lang.has_hangul(message) and not full():
             for s, e, res, reason, ok in self._korean(message, blocked):
+                if full():
+                    break
                 if ok and not lang.overlaps((s, e), taken):
                     accept(s, e, res, reason)
                 else:
                     reject(s, e, reason, res.best.item_id if res.best else None)
-        for s, e, res, reason, ok in self._english(message, taken, claimed):
+        for s, e, res, reason, ok in (self._english(message, taken, claimed) if not full() else ()):
+            if full():
+                break
             if ok and not lang.overlaps((s, e), taken):
                 accept(s, e, res, reason)
             else:
                 reject(s, e, reason, res.best.item_id if res is not None and res.best else None)
-        for s, e, res, reason in self._after_cue(message, taken + claimed):
+        for s, e, res, reason in (self._after_cue(message, taken + claimed) if not full() else ()):
+            if full():
+                break
             accept(s, e, res, reason)
         scan.mentions.sort(key=lambda m: m.start)
         scan.log()
@@ -142,8 +159,9 @@ class MentionFinder:
             year = int(m.group(1))
             left = message[prev_end:m.start()]
             cut = max(left.rfind(ch) for ch in "\n!?;") + 1
-            dot = [d.end() for d in re.finditer(r"(?<![A-Z])(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|vs))(?<!\bMrs)\.\s+(?=[A-Z])",
-                                                left)]
+            # A full stop before a capital ends a sentence, unless it ends an initial or "Mr", "Dr", "vs".
+            dot = [d.end() - 1 for d in rx.finditer_where(_SENTENCE_DOT, left, lambda d: not _ABBREVIATION.search(
+                left[max(0, d.start() - 4):d.start()]))]
             cut = max([cut] + dot)
             words = [_Word(w.group(0).rstrip(".,:;!-"), prev_end + w.start(), prev_end + w.start()
                            + len(w.group(0).rstrip(".,:;!-"))) for w in _WORD.finditer(left, cut)]
@@ -215,8 +233,8 @@ class MentionFinder:
 
     # ---------------------------------------------------------------------------------------------------- quotes
     def _quoted(self, message: str):
-        for m in _QUOTE.finditer(message):
-            g = next(i for i in range(1, 7) if m.group(i) is not None)
+        for m in _quote_matches(message):
+            g = next(i for i in range(1, m.re.groups + 1) if m.group(i) is not None)
             text = m.group(g).strip()
             if not text:
                 continue
@@ -330,7 +348,7 @@ class MentionFinder:
             own = [w for w in content if not lang.overlaps((w.start, w.end), claimed)]
             if n >= 2 and title_case and cap_inside and own and not lower_msg:
                 return True, "capitalised title around a request word"
-            listed = bool(re.search(r"(?:,|\band|\bor|&)\s*$", before)) and _cue_in_sentence(before)
+            listed = bool(rx.search(r"(?:,|\band|\bor|&)\s*$", before)) and _cue_in_sentence(before)
             if n == 1 and span[0].cap and not sent_start and not lower_msg and (cue or listed):
                 return True, "capitalised title among titles, though also a request word"
             # "Alien 같은 영화": a Latin-letter name with a Korean comparison or verdict right after it is a title,
@@ -384,7 +402,7 @@ class MentionFinder:
         """Typos after a cue ("something like interstelar"): a close fuzzy match, never for everyday words."""
         for m in _CUE_RX.finditer(message):
             rest = message[m.end():]
-            tail = re.split(r"[,.;!?\"(]|\s(?:and|or|but|with|because|since|though|that|which|please|for|from|"
+            tail = rx.split(r"[,.;!?\"(]|\s(?:and|or|but|with|because|since|though|that|which|please|for|from|"
                             r"to|in|on|at)\s", rest)[0]
             words = tail.split()[:6]
             if not words:
@@ -395,7 +413,7 @@ class MentionFinder:
                 e = s + len(part)
                 if lang.overlaps((s, e), blocked):
                     break
-                if len(part) < 4 or not re.search(r"[A-Za-z]", part):
+                if len(part) < 4 or not rx.search(r"[A-Za-z]", part):
                     continue
                 if all(lang.is_common_english(w) for w in words[:n]):
                     continue
@@ -407,26 +425,39 @@ class MentionFinder:
 
 
 _NOUN_TAGS = {"NNP", "NNG", "SL", "SN", "NR", "SH", "XPN", "XSN"}
-_JAMO_ONLY = re.compile(r"[\u1100-\u11ff\u3130-\u318f]+")  # "ㅋㅋㅋ", "ㅎㅎ": laughter, never a title
-_CUE_RX = re.compile(r"\b(?:movies?|films?|something|anything)?\s*like\s+|\b(?:loved|liked|enjoyed|watched|saw|"
-                     r"seen|love|adore)\s+(?:the\s+movie\s+|the\s+film\s+)?", re.I)
-_CUE_BEFORE = re.compile(
+_JAMO_ONLY = rx.compile(r"[\u1100-\u11ff\u3130-\u318f]+")  # "ㅋㅋㅋ", "ㅎㅎ": laughter, never a title
+_CUE_RX = rx.compile(r"\b(?:movies?|films?|something|anything)?\s*like\s+|\b(?:loved|liked|enjoyed|watched|saw|"
+                     r"seen|love|adore)\s+(?:the\s+movie\s+|the\s+film\s+)?", rx.I)
+_CUE_BEFORE = rx.compile(
     r"(?:\b(?:like|liked|love|loved|enjoyed|enjoy|adore|adored|watched|watch|saw|seen|see|similar\s+to|than|"
     r"as\s+good\s+as|such\s+as|reminds?\s+me\s+of|fan\s+of|favou?rite\s+(?:is|was)|hated?|disliked?|about|of|"
     r"called|titled|named|except|not|besides|including|and|or|vs\.?|versus|who\s+(?:directed|made|wrote|stars\s+in|"
     r"starred\s+in|is\s+in|was\s+in))\s+(?:the\s+movie\s+|the\s+film\s+)?)$",
-    re.I)
-_CUE_AFTER = re.compile(r"^\s*(?:\(\d{4}\)\s*)?about\s*\?"  # "what's Alien about?"
+    rx.I)
+_CUE_AFTER = rx.compile(r"^\s*(?:\(\d{4}\)\s*)?about\s*\?"  # "what's Alien about?"
                         r"|^\s*(?:\(\d{4}\)\s*)?(?:was|is|were)\s+(?:\w+\s+){0,2}?(?:great|amazing|awesome|good|"
                         r"fantastic|excellent|brilliant|boring|terrible|awful|bad|overrated|one of my|my favou?rite)"
                         # an English title in a Korean sentence: "The Matrix 같은 영화", "Inception 봤어"
                         r"|^\s*(?:\(\d{4}\)\s*)?(?:은|는|이|가|을|를|도|랑|이랑|하고|과|와)?\s*(?:같은|같이|처럼|비슷|좋아|좋았|재밌|"
-                        r"재미있|봤|별로|싫|말고|빼고|류|스타일)", re.I)
+                        r"재미있|봤|별로|싫|말고|빼고|류|스타일)", rx.I)
+
+
+def _quote_matches(message: str) -> list:
+    """Quoted spans in text order; a single-quoted one only when no Latin letter touches its quotes."""
+    def latin(i: int) -> bool:
+        return 0 <= i < len(message) and message[i].isascii() and message[i].isalpha()
+
+    single = rx.finditer_where(_SINGLE_QUOTE, message, lambda m: not latin(m.start() - 1) and not latin(m.end()))
+    out: list = []
+    for m in sorted([*_QUOTE.finditer(message), *single], key=lambda m: m.start()):
+        if not out or m.start() >= out[-1].end():
+            out.append(m)
+    return out
 
 
 def _cue_in_sentence(text: str) -> bool:
     """A title cue earlier in the same sentence ("I loved Heat, Alien and …")."""
-    sentence = re.split(r"[.!?\n]", text)[-1]
+    sentence = rx.split(r"[.!?\n]", text)[-1]
     return bool(_CUE_RX.search(sentence))
 
 
@@ -435,9 +466,9 @@ def _cue_before(text: str) -> bool:
 
 
 # "Is Inception good?", "Was Heat any good?": a question about one film, opening its sentence.
-_ASKED_BEFORE = re.compile(r"(?:^|[.!?]\s*)(?:is|was|isn'?t)\s+(?:the\s+(?:movie|film)\s+)?$", re.I)
-_ASKED_AFTER = re.compile(r"^\s*(?:\(\d{4}\)\s*)?(?:any\s+|really\s+|actually\s+|too\s+)?(?:good|worth|ok|okay|"
-                          r"scary|funny|sad|violent|long|suitable|appropriate|for\s+kids)\b", re.I)
+_ASKED_BEFORE = rx.compile(r"(?:^|[.!?]\s*)(?:is|was|isn'?t)\s+(?:the\s+(?:movie|film)\s+)?$", rx.I)
+_ASKED_AFTER = rx.compile(r"^\s*(?:\(\d{4}\)\s*)?(?:any\s+|really\s+|actually\s+|too\s+)?(?:good|worth|ok|okay|"
+                          r"scary|funny|sad|violent|long|suitable|appropriate|for\s+kids)\b", rx.I)
 
 
 def _asked_about(before: str, after: str) -> bool:
@@ -503,7 +534,7 @@ def _ko_cue_after(end: int, toks: Sequence[lang.Tok], message: str = "") -> bool
     return any(lang.CUES_AFTER_KO[k].match(rest) for k in ("seen", "unseen", "dislike", "exclude", "like"))
 
 
-_POSSESSIVE_BEFORE = re.compile(r"(?:나의|너의|우리의|나만의|내|우리|그녀의|그의)\s*$")
+_POSSESSIVE_BEFORE = rx.compile(r"(?:나의|너의|우리의|나만의|내|우리|그녀의|그의)\s*$")
 
 
 _COMMON_WORD_LOGPROB = -12.5  # kiwi's log-probability above which a common noun (NNG) is an everyday word

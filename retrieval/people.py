@@ -12,7 +12,6 @@ lists it and the words around it make it a person ("Nolan films", "놀란 감독
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -20,7 +19,7 @@ from typing import Iterable, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import lang
+from . import lang, rx
 from .titles import split_year, title_key
 from .types import Catalog
 
@@ -76,19 +75,19 @@ class PersonHit:
     text: str
 
 
-_EN_WORD = re.compile(r"[A-Za-z][A-Za-z.'’-]*")
-_ROLE_AFTER_KO = (("director", re.compile(r"^\s*(?:의\s*)?(?:감독|연출)")),
-                  ("actor", re.compile(r"^\s*(?:이|가|은|는)?\s*(?:나오는|나온|출연|주연|배우|연기|나왔|나오)")),
-                  ("author", re.compile(r"^\s*(?:의\s*)?(?:작가|소설|책|글)")))
-_ROLE_BEFORE_EN = (("director", re.compile(r"\b(?:directed by|director|filmmaker|helmed by|made by)\s*$", re.I)),
-                   ("actor", re.compile(r"\b(?:starring|stars|with|featuring|actor|actress|played by)\s*$", re.I)),
-                   ("author", re.compile(r"\b(?:written by|author|novelist)\s*$", re.I)),
-                   ("any", re.compile(r"\bby\s*$", re.I)))
-_ROLE_AFTER_EN = (("director", re.compile(r"^(?:'s)?\s*(?:-?directed|direct(?:ed|s)|as director)\b", re.I)),
-                  ("actor", re.compile(r"^\s*(?:is in|stars|starred|plays|played|acts|acted)\b", re.I)),
-                  ("any", re.compile(r"^(?:'s|’s)?\s*(?:films?|movies?|work|books?|novels?|flicks?)\b", re.I)))
-_KO_STRONG_CUE_AFTER = re.compile(r"^\s*(?:의\s*)?(?:감독|배우|나오는|나온|출연|주연|작가|연출|필모)")
-_KO_CUE_AFTER = re.compile(r"^\s*(?:의|이|가|은|는)?\s*(?:감독|배우|영화|작품|나오는|나온|출연|주연|작가|소설|책|연출|"
+_EN_WORD = rx.compile(r"[A-Za-z][A-Za-z.'’-]*")
+_ROLE_AFTER_KO = (("director", rx.compile(r"^\s*(?:의\s*)?(?:감독|연출)")),
+                  ("actor", rx.compile(r"^\s*(?:이|가|은|는)?\s*(?:나오는|나온|출연|주연|배우|연기|나왔|나오)")),
+                  ("author", rx.compile(r"^\s*(?:의\s*)?(?:작가|소설|책|글)")))
+_ROLE_BEFORE_EN = (("director", rx.compile(r"\b(?:directed by|director|filmmaker|helmed by|made by)\s*$", rx.I)),
+                   ("actor", rx.compile(r"\b(?:starring|stars|with|featuring|actor|actress|played by)\s*$", rx.I)),
+                   ("author", rx.compile(r"\b(?:written by|author|novelist)\s*$", rx.I)),
+                   ("any", rx.compile(r"\bby\s*$", rx.I)))
+_ROLE_AFTER_EN = (("director", rx.compile(r"^(?:'s)?\s*(?:-?directed|direct(?:ed|s)|as director)\b", rx.I)),
+                  ("actor", rx.compile(r"^\s*(?:is in|stars|starred|plays|played|acts|acted)\b", rx.I)),
+                  ("any", rx.compile(r"^(?:'s|’s)?\s*(?:films?|movies?|work|books?|novels?|flicks?)\b", rx.I)))
+_KO_STRONG_CUE_AFTER = rx.compile(r"^\s*(?:의\s*)?(?:감독|배우|나오는|나온|출연|주연|작가|연출|필모)")
+_KO_CUE_AFTER = rx.compile(r"^\s*(?:의|이|가|은|는)?\s*(?:감독|배우|영화|작품|나오는|나온|출연|주연|작가|소설|책|연출|"
                            r"필모|스타일|같은)")
 
 
@@ -190,7 +189,7 @@ class PeopleIndex:
                 if h.word in self._ko_short and not (_KO_STRONG_CUE_AFTER.match(after) or (
                         _KO_CUE_AFTER.match(after) and not _is_verb_at(text, h.start))):
                     continue
-                role = next((r for r, rx in _ROLE_AFTER_KO if rx.match(after)), "any")
+                role = next((r for r, cue in _ROLE_AFTER_KO if cue.match(after)), "any")
                 hits.append(PersonHit(h.start, h.end, h.key, role, text[h.start:h.end]))
                 taken.append((h.start, h.end))
         words = [(m.group(0).rstrip(".'’"), m.start()) for m in _EN_WORD.finditer(text)]
@@ -206,16 +205,16 @@ class PeopleIndex:
                 if name is None and key in self._en_short:
                     cap = words[i][0][:1].isupper()
                     before, after = text[max(0, s - 30):s], text[e:e + 20]
-                    cued = any(rx.search(before) for _, rx in _ROLE_BEFORE_EN) or any(
-                        rx.match(after) for _, rx in _ROLE_AFTER_EN)
+                    cued = any(cue.search(before) for _, cue in _ROLE_BEFORE_EN) or any(
+                        cue.match(after) for _, cue in _ROLE_AFTER_EN)
                     # Lower case is fine when the next word says what it is ("hitchcock films", "nolan's movies").
-                    film_next = bool(re.match(r"^(?:'s|’s)?\s*(?:films?|movies?|flicks?|books?|novels?)\b", after, re.I))
+                    film_next = bool(rx.match(r"^(?:'s|’s)?\s*(?:films?|movies?|flicks?|books?|novels?)\b", after, rx.I))
                     if cued and (cap or film_next):
                         name = self._en_short[key]
                 if name is not None and not lang.overlaps((s, e), taken):
                     before, after = text[max(0, s - 30):s], text[e:e + 30]
-                    role = next((r for r, rx in _ROLE_BEFORE_EN if rx.search(before)), None) or next(
-                        (r for r, rx in _ROLE_AFTER_EN if rx.match(after)), "any")
+                    role = next((r for r, cue in _ROLE_BEFORE_EN if cue.search(before)), None) or next(
+                        (r for r, cue in _ROLE_AFTER_EN if cue.match(after)), "any")
                     hit = PersonHit(s, e, name, role, text[s:e])
                     i += n
                     break
@@ -232,7 +231,7 @@ def _is_verb_at(text: str, start: int) -> bool:
 
 
 def _name_key(name: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", title_key(name)).split())
+    return title_key(name)  # already without punctuation, one space between words
 
 
 def people_of(item, index: PeopleIndex | None, names: Sequence[str]) -> list[str]:

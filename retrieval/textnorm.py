@@ -10,8 +10,9 @@ Latin ("Mаtrix" with a Cyrillic "а" → "Matrix"; a Russian word stays Russian
 """
 from __future__ import annotations
 
-import re
 import unicodedata
+
+from . import rx
 
 REPLACEMENT = "\ufffd"
 
@@ -38,9 +39,9 @@ _CONFUSABLES = str.maketrans({
     "ı": "i", "ȷ": "j", "ɑ": "a", "ɩ": "i", "ʏ": "y",
 })
 _CONFUSABLE_CHARS = frozenset(chr(k) for k in _CONFUSABLES)
-_WORD = re.compile(r"\w+")
-_ASCII_LETTER = re.compile(r"[A-Za-z]")
-_GREEK_CYRILLIC = re.compile(r"[\u0370-\u03ff\u0400-\u052f]")
+_WORD = rx.compile(r"\w+")
+_ASCII_LETTER = rx.compile(r"[A-Za-z]")
+_GREEK_CYRILLIC = rx.compile(r"[\u0370-\u03ff\u0400-\u052f]")
 
 
 def valid_text(value: object) -> str:
@@ -74,7 +75,7 @@ def fold_for_matching(text: str) -> str:
     latin_text = bool(_ASCII_LETTER.search(text)) and not any(
         _GREEK_CYRILLIC.match(ch) and ch not in _CONFUSABLE_CHARS for ch in text)
 
-    def fold(m: re.Match) -> str:
+    def fold(m) -> str:
         word = m.group(0)
         if _ASCII_LETTER.search(word) or (latin_text and all(ch.isascii() or ch in _CONFUSABLE_CHARS
                                                                for ch in word)):

@@ -20,7 +20,6 @@ to 0..1), plus a small bonus for exact and alias hits, clipped to 1.
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rapidfuzz import fuzz, process
 
+from . import rx
 from . import lang
 from .hangul import has_hangul, jamo, phonetic_key, romanise, skeleton
 from .mentions import MentionFinder, MentionScan, looks_native
@@ -61,7 +61,7 @@ MAX_QUERY_CHARS = 200  # a title is short; longer resolve() input is cut (find_m
 MAX_MESSAGE_CHARS = 4000
 N_GUESSES = 3
 
-_YEAR_RE = re.compile(r"^(?P<rest>.*?)[\s,(\[]*(?P<year>(?:18|19|20)\d{2})\s*년?[)\]]?\s*$")
+_YEAR_RE = rx.compile(r"^(?P<rest>.*?)[\s,(\[]*(?P<year>(?:18|19|20)\d{2})\s*년?[)\]]?\s*$")
 
 
 class AliasFileError(ValueError):
@@ -507,9 +507,9 @@ class TitleResolver:
     def _digits_penalty(self, query: str, cands: dict[int, _Cand]) -> None:
         """A sequel number the query names and the title lacks ("아이언맨 2" vs Iron Man), or the reverse, costs
         10%: otherwise the first film of a series outranks the sequel the user typed."""
-        want = set(re.findall(r"\d+", query))
+        want = set(rx.findall(r"\d+", query))
         for r, c in cands.items():
-            have = set(re.findall(r"\d+", _arabic(self._main_key[r])))
+            have = set(rx.findall(r"\d+", _arabic(self._main_key[r])))
             if want != have and (want - have or (have and not want and c.via != "exact")):
                 cands[r] = _Cand(c.sim * 0.9, c.via)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import html
 import logging
 import math
-import re
 import threading
 import time
 from contextlib import contextmanager
@@ -39,6 +38,7 @@ from chatrec.explain import display_genres, display_title, explain
 from chatrec.request import ItemRef, Request, Wish
 from chatrec.session import restore as restore_session
 from chatrec.settings import redact_urls
+from retrieval import rx
 from retrieval.textnorm import clean_text
 
 from .http_guard import HTTPGuard, allowed_hosts_for
@@ -49,8 +49,8 @@ from .inputs import Choice, ChoiceMenu, Count, PickList
 log = logging.getLogger(__name__)
 
 MAX_CARDS = 10  # card slots on the page; the "number of recommendations" slider goes up to this
-_BOOK_WORDS = re.compile(r"\bbooks?\b|\bnovels?\b|책|소설", re.IGNORECASE)
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_BOOK_WORDS = rx.compile(r"\bbooks?\b|\bnovels?\b|책|소설", rx.IGNORECASE)
+_HANGUL = rx.compile(r"[\uac00-\ud7a3]")
 # Every response carries the whole displayed chat: these bound what one session can make the server hold and send.
 MAX_MESSAGES = 100  # chat messages kept per session for display (the engine keeps its own shorter history)
 MAX_ID_CHARS = 64  # longer than any catalog id
@@ -179,7 +179,7 @@ def as_text_html(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-_SAFE_URL = re.compile(r"^https://[A-Za-z0-9.-]+/[^\s\"'<>]*$")
+_SAFE_URL = rx.compile(r"^https://[A-Za-z0-9.-]+/[^\s\"'<>]*$")
 
 
 def card_title(card: Card, item: Any, lang: str) -> str:
@@ -597,7 +597,7 @@ class ChatController:
             else:
                 conv.session = session
                 # A saved reply joins its streamed lines with newlines of their own: one line break each.
-                conv.messages = [{"role": turn.role, "content": as_text_html(re.sub(r"\n{2,}", "\n", turn.text))}
+                conv.messages = [{"role": turn.role, "content": as_text_html(rx.sub(r"\n{2,}", "\n", turn.text))}
                                  for turn in session.history][-MAX_MESSAGES:]
                 cards = []
                 for i in session.last_cards:
