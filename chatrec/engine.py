@@ -25,6 +25,8 @@ from retrieval.people import PeopleIndex
 from retrieval.types import Catalog, Item
 
 from . import prompts
+from .acts import ActModel
+from .acts import load as load_acts
 from .candidates_turn import Candidate, CandidateAssembler, CandidateSet, PopularityIndex
 from .events import Card, Cards, Event, FeedbackKind, Notice, TextChunk
 from .explain import display_title, explain, shared_attributes
@@ -80,7 +82,7 @@ class Engine:
     def __init__(self, catalog: Catalog, *, als=None, popularity=None, knowledge=None, resolver=None,
                  llm: LLM | None = None, settings: Settings | None = None, books_catalog: Catalog | None = None,
                  scorer=None, people: PeopleIndex | None = None, stats: ItemStats | None = None,
-                 ranker: RankerModel | None = None, rating_model=None):
+                 ranker: RankerModel | None = None, rating_model=None, acts: ActModel | None = None):
         self.catalog = catalog
         self.books = books_catalog
         self.knowledge = knowledge
@@ -95,9 +97,13 @@ class Engine:
         self.assembler = CandidateAssembler(catalog, als=als, popularity=self.popularity, knowledge=knowledge,
                                             books_catalog=books_catalog, people=self.people, stats=stats,
                                             ranker=ranker)
+        if acts is None:
+            # The act model reads with the knowledge store's sentence encoder when it is the one it learned on.
+            acts = load_acts(getattr(knowledge, "embedder", None))
         self.understander = Understander(catalog, resolver, self.llm, books_catalog, people=self.people,
                                          popularity=self.popularity.count if self.popularity is not None else None,
-                                         book_resolver=_book_resolver(books_catalog) if resolver is not None else None)
+                                         book_resolver=_book_resolver(books_catalog) if resolver is not None else None,
+                                         acts=acts)
         self._keys = [(title_key(it.title), it.id) for it in catalog]
         self._guard_shingles = _shingles(" ".join(prompts.system_prompts()))
         if resolver is not None:
@@ -304,6 +310,8 @@ class Engine:
             elif ref.polarity == "seen":
                 work.mark_seen(ref.item_id)
                 noted.setdefault("seen", []).append(ref.item_id)
+            elif ref.polarity == "unseen" and ref.item_id in work.seen:
+                work.seen.remove(ref.item_id)  # "타이타닉 안 봤어" takes back an earlier "seen"
         if noted:
             work.profile_key = ""  # evidence changed: the next turn refreshes the profile
         if req.intent in ("details", "predict"):
@@ -311,7 +319,7 @@ class Engine:
         if req.intent == "compare":
             return self._compare(work, req)
         if req.intent == "chitchat":
-            r.intro = prompts.msg("which_card" if req.which_card else "chitchat", lang)
+            r.intro = prompts.msg("which_card" if req.which_card else "unsure" if req.unsure else "chitchat", lang)
             self._keep_cards(work, r)
             return r
         intro_key = None
@@ -530,6 +538,10 @@ class Engine:
             r.lines = [_facts_line(it, lang, people)]
         elif q == "year" and it.year:
             r.intro = prompts.msg("answer_year", lang, title=it.title, year=it.year)
+        elif q == "runtime":
+            r.intro = (prompts.msg("answer_runtime", lang, title=it.label, minutes=it.runtime) if it.runtime else
+                       prompts.msg("answer_unknown", lang, title=it.label))
+            r.lines = [_facts_line(it, lang, people)]
         else:
             r.intro = prompts.msg("details_head", lang, title=it.label)
             r.lines = [_facts_line(it, lang, people)]

@@ -212,6 +212,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "answer_director": {"en": "{title} was directed by {names}.", "ko": "{title}의 감독은 {names}예요."},
     "answer_cast": {"en": "{title} stars {names}.", "ko": "{title}에는 {names} 배우가 나와요."},
+    "answer_runtime": {"en": "{title} runs {minutes} minutes.", "ko": "{title}의 상영 시간은 {minutes}분이에요."},
     "answer_year": {"en": "{title} came out in {year}.", "ko": "{title}은(는) {year}년 작품이에요."},
     "answer_unknown": {
         "en": "I don't have that in my data for {title}; here is what I know:",
@@ -220,6 +221,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "which_card": {
         "en": "Which one do you mean? Use the buttons on its card, or say “the second one”.",
         "ko": "어느 작품 말씀이세요? 해당 카드의 버튼을 누르거나 “두 번째 거”처럼 말씀해 주세요.",
+    },
+    "unsure": {
+        "en": "I'm not sure I followed. Shall I show more like these, change something (genre, period, mood), or "
+              "tell me which one you'd like to know more about?",
+        "ko": "제가 잘 이해했는지 모르겠어요. 비슷한 걸 더 보여 드릴까요, 장르·시대·분위기를 바꿔 볼까요, 아니면 "
+              "궁금한 작품을 알려 주실래요?",
     },
     "chitchat": {
         "en": "Glad to help! Like or dislike a card, ask about one, or tell me what to change and I'll adjust.",

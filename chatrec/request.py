@@ -14,20 +14,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retrieval.lang import COUNTRY_NAMES, GENRE_KO, TONE_BY_KEY
+from retrieval.lang import COUNTRY_NAMES, GENRE_KO, TONE_BY_KEY, TONES
 
 Intent = Literal["recommend", "feedback", "details", "compare", "answer", "chitchat", "greeting", "off_topic",
                  "injection", "empty", "emoji", "predict"]
 Polarity = Literal["like", "dislike", "seen", "unseen", "exclude", "details", "compare", "neutral"]
 Domain = Literal["movie", "book"]
 Role = Literal["director", "actor", "writer", "author", "any"]
-Question = Literal["director", "cast", "plot", "year", "genre", "similar"]
+Question = Literal["director", "cast", "plot", "year", "runtime", "genre", "similar"]
 
-TONE_KO = {"light": "가벼운", "dark": "어두운", "feel-good": "기분 좋은", "sad": "감동적인", "mind-bending": "반전 있는",
-           "exciting": "신나는", "less-violent": "덜 폭력적인", "family": "가족과 볼 만한", "calm": "잔잔한"}
-TONE_EN = {"light": "lighter", "dark": "darker", "feel-good": "feel-good", "sad": "moving", "mind-bending":
-           "mind-bending", "exciting": "exciting", "less-violent": "less violent", "family": "family-friendly",
-           "calm": "calm"}
+TONE_KO = {t.key: t.label_ko for t in TONES}
+TONE_EN = {t.key: t.label_en for t in TONES}
 
 
 class _Model(BaseModel):
@@ -152,6 +149,9 @@ class Request(_Model):
     missing: list[str] = Field(default_factory=list)  # titles we know of that the catalog lacks
     clarify: Clarification | None = None
     via: Literal["rules", "llm", "ui"] = "rules"
+    act: str = ""  # the dialogue act the learned model read (chatrec/acts.py), "" when it was not asked
+    act_sub: str = ""
+    unsure: bool = False  # an in-domain line nothing could place: keep the cards and ask how to go on
     notes: list[str] = Field(default_factory=list)  # decisions taken while reading the turn
 
     def ids(self, *polarities: str) -> list[str]:

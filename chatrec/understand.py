@@ -31,6 +31,8 @@ from retrieval.titles import KeyIndex, title_key
 from retrieval.types import Catalog
 
 from . import prompts
+from .acts import ActContext, ActModel, ActPrediction
+from .acts import load as load_acts
 from .llm import LLM, LLMError
 from .request import ItemRef, PersonRef, Request, Wish
 from .session import Clarification, Session
@@ -80,8 +82,6 @@ _RX = {
     "code": rx.compile(r"(?:\b(?:drop|delete|truncate|alter)\s+table\b|\bselect\b.+\bfrom\b|\binsert\s+into\b|"
                        r"\bunion\s+select\b|;\s*--|<\s*/?\s*(?:script|iframe|img|svg|style|object)\b|javascript:)",
                        rx.I | rx.S),
-    "greeting": rx.compile(r"^\s*(?:hi|hello|hey|hiya|howdy|yo|good\s+(?:morning|afternoon|evening))\b"
-                           r"|^\s*(?:안녕|하이|반가|헬로)", rx.I),
     "recommend": rx.compile(
         r"\b(?:recommend\w*|suggest\w*|watch|movies?|films?|something|anything|what\s+should|looking\s+for|"
         r"in\s+the\s+mood|show\s+me|give\s+me|more|another|others?|else|picks?|ideas?|any\s+good|options?|"
@@ -89,8 +89,10 @@ _RX = {
         r"보여\s*줘|보여\s*주|비슷한|좋을까|뭐가\s*좋|뭐\s*없|어떤\s*게\s*좋|볼\s*거|\bwhat\s+(?:would|should|could|can)\s+"
         r"(?:i|you)\b|\bwhich\s+(?:one|movie|film|book)\b|\bany\s+(?:ideas|suggestions|recs)\b|"
         r"있을까|읽을|책|소설", rx.I),
-    "compare": rx.compile(r"\b(?:compare|comparison|versus|vs\.?|which\s+(?:one\s+)?is\s+better|difference\s+between|"
-                          r"better\s*,?\s*\w*\s*or)\b|비교|뭐가\s*더|어느\s*(?:게|것이|쪽이)\s*더|차이", rx.I),
+    # "which one is scarier?", "which is more fun": any comparative after "which (one) is".
+    "compare": rx.compile(r"\b(?:compare|comparison|versus|vs\.?|which\s+(?:one\s+)?is\s+(?:\w+er|more\s+\w+|better|"
+                          r"worse)|difference\s+between|better\s*,?\s*\w*\s*or)\b|비교|뭐가\s*더|어느\s*(?:게|것이|쪽이)\s*더|"
+                          r"차이|(?:어떤|어느)\s*(?:게|거|것)\s*더", rx.I),
     # "would I like Heat?" asks about a film; "what would I like?" / "would I like it?" do not name one.
     "predict": _Checked(rx.compile(r"\b(?:would|will|do\s+you\s+think)\s+i\s+(?:like|love|enjoy)\s+(\w+)", rx.I),
                         lambda t, m: not _ENDS_WHAT_ELSE.search(t[max(0, m.start() - 12):m.start()])
@@ -119,19 +121,6 @@ _RX = {
                          r"ideally|if\s+possible|newer|older|shorter)\b|좀\s*더|더\s|덜\s|이면|면\s*더|으로\s*$|로\s*$|"
                          r"으로\s*(?:줘|해|부탁|추천)|로\s*(?:줘|해|부탁|추천)|대신|말고|는\s*어때|은\s*어때|도\s*있|"
                          r"만\s|였으면|였음|이었으면|으면\s*좋|면\s*좋", rx.I),
-    "chitchat": rx.compile(
-        r"^\s*(?:thanks?(?:\s+you)?|thank\s+u|thx|ty|great|awesome|cool|nice|perfect|sounds\s+good|ok(?:ay)?|"
-        r"got\s+it|good|sure|wow|lol|haha|interesting|excellent|amazing|love\s+it|i\s+see|alright|all\s+right|"
-        r"yes|yeah|yep|no\s+thanks|bye|goodbye|see\s+you)\b[\s!.,]*(?:.{0,60})$"
-        r"|\b(?:those|these|they)\s+(?:are|look|sound|seem)\s+(?:\w+\s+)?(?:great|good|awesome|amazing|interesting|"
-        r"perfect|fun|nice|cool)\b|\bi(?:'ll|\s+will)\s+(?:check|look|watch|add)\b|\bhaven'?t\s+seen\s+(?:that|"
-        r"those|them|it|any)\b|\bnever\s+(?:seen|heard\s+of)\s+(?:that|those|them|it)\b|\bi\s+(?:like|love|enjoy)\s+"
-        r"(?:that|those|these)\s+(?:kind|kinds|sort|type)\b|\bgood\s+(?:suggestions?|picks?|choices?|list)\b"
-        r"|^\s*(?:오|와|우와|헐|음|아)?\s*(?:ㅇㅋ|ᄋᄏ|ㄱㅅ|ᄀᄉ|고마워|고맙|감사|땡큐|좋아요?[!.~]*$|좋네|좋다|좋은데|괜찮네|괜찮다|괜찮은데|"
-        r"오케이|오키|알겠|넵|네[!.~]*$|응[!.~]*$|재밌겠|재미있겠|볼게|봐야겠|찾아볼|잘\s*봤|ㅋㅋ|ㅎㅎ|와[!~]*$|대박|"
-        r"최고[!.~]*$|맘에\s*들|마음에\s*들|[ㅋᄏ]{2,}|[ㅎᄒ]{2,})"
-        r"|(?:그런|이런|저런)\s*(?:종류|스타일|류|느낌)(?:의)?\s*(?:영화|작품)?\s*(?:를|을|가|이)?\s*좋아"
-        r"|아직\s*(?:안|못)\s*봤|다\s*(?:재밌|좋)어\s*보|다\s*좋", rx.I),
     "books": rx.compile(r"\b(?:books?|novels?|paperbacks?|something\s+to\s+read|to\s+read|reading|read\s+next|"
                         r"should\s+i\s+read|(?:a|good|great|quick|light|beach|fun|easy)\s+read)\b|책|소설|도서|읽을",
                         rx.I),
@@ -162,8 +151,10 @@ _QUESTION = {
                                       r"(?:good|worth\s+(?:it|watching|a\s+watch)|ok|okay|scary|violent|appropriate|"
                                       r"suitable)\b", rx.I),
                            lambda t, m: bool(_QUESTION_ENDS.match(t[m.end():]))),
-    "year": rx.compile(r"\bwhen\s+(?:was|did)\s+(?:it|that|this)\s+(?:come\s+out|released|made)|\bwhat\s+year\b|"
+    "year": rx.compile(r"\bwhen\s+(?:was|did|were)\s+(?:\S+\s+){0,5}?(?:come\s+out|released|made)|\bwhat\s+year\b|"
                        r"언제\s*(?:나왔|개봉|만들)|몇\s*년", rx.I),
+    "runtime": rx.compile(r"\bhow\s+long\s+is\b|\bruntime\b|\brunning\s+time\b|\bhow\s+many\s+(?:minutes|hours)\b|"
+                          r"몇\s*분|러닝\s*타임|상영\s*시간|얼마나\s*길", rx.I),
     "genre": rx.compile(r"\bwhat\s+(?:kind|genre|type)\s+of\s+(?:movie|film|book)\s+is\b|무슨\s*장르|장르가\s*뭐", rx.I),
     "similar": rx.compile(r"\b(?:something|anything|movies?|films?|books?|more|others?)\s+(?:similar|like\s+(?:it|that|"
                           r"this|that\s+one|this\s+one|them))\b|\bsimilar\s+(?:ones?|movies?|films?|to\s+(?:it|that|"
@@ -309,7 +300,7 @@ def parse_period(text: str, max_year: int = 2018) -> Period:
         lo, hi = {"초반": (0, 4), "중반": (3, 7), "후반": (5, 9), "말": (7, 9)}[m.group(2)]
         return Period(start + lo, start + hi, m.group(0), m.span())
     m = rx.search(r"\bbetween\s+((?:19|20)\d\d)\s+and\s+((?:19|20)\d\d)\b", low) or rx.search(
-        r"((?:19|20)\d\d)\s*(?:-|–|~|to|부터)\s*((?:19|20)\d\d)\s*(?:년|까지)?", text)
+        r"((?:19|20)\d\d)\s*년?\s*(?:-|–|~|to|부터|에서)\s*((?:19|20)\d\d)\s*(?:년|까지)?", text)
     if m:
         a, b = sorted((int(m.group(1)), int(m.group(2))))
         return Period(a, b, f"{a}–{b}", m.span())
@@ -485,19 +476,50 @@ def _sentence_of(text: str, pos: int) -> int:
 
 
 def _about_films(text: str, h: Hit) -> bool:
-    """ "Korean thrillers", "한국 공포영화", "a movie from France": a country of origin. "What is the capital of
-    France?" or "I'm Korean" says nothing about films."""
+    """ "Korean thrillers", "한국 공포영화", "a movie from France", "Bollywood": a country of origin. "What is the capital
+    of France?" or "I'm Korean" says nothing about films."""
+    if h.word.lower() in lang.INDUSTRY_WORDS:
+        return True
     return bool(_FILM_CONTEXT_AFTER.match(text[h.end:h.end + 40]) or _FILM_CONTEXT_BEFORE.search(text[:h.start])
                 and rx.search(r"\b(?:movies?|films?|something|anything|recommend)\b|영화|추천", text, rx.I))
+
+
+# The gap between two members of a list ("horror or romance", "로맨스랑 애니는", "zombies, vampires and ghosts").
+_LIST_GAP = rx.compile(r"^\s*,?\s*(?:(?:and|or|nor|&|/)\s+)?(?:(?:the|any|more)\s+)?$|^\s*(?:이랑|랑|하고|와|과|이나|나|,)\s*$",
+                       rx.I)
+_CONJUNCTION = rx.compile(r"\b(?:and|or|nor)\b|&|/|이랑|랑|하고|와|과|이나|나", rx.I)
+
+
+def _negated_spans(text: str, hits: Sequence[Hit]) -> set[tuple[int, int]]:
+    """The lexicon words ruled out, a list sharing its verdict: "로맨스랑 애니는 빼고" leaves out both, as does "no
+    zombies or vampires"; "comedy, not romance" only romance."""
+    hits = sorted(hits, key=lambda h: h.start)
+    out = {(h.start, h.end) for h in hits if _negated(text, h.start, h.end)}
+    chains: list[list[Hit]] = []
+    for h in hits:
+        if chains and _LIST_GAP.match(text[chains[-1][-1].end:h.start]):
+            chains[-1].append(h)
+        else:
+            chains.append([h])
+    for chain in chains:
+        joined = any(_CONJUNCTION.search(text[a.end:b.start]) for a, b in zip(chain, chain[1:]))
+        if joined and any((h.start, h.end) in out for h in chain):
+            out |= {(h.start, h.end) for h in chain}
+    return out
+
+
+# A verdict after an English word that rules it out ("musicals aren't really my thing", "horror is too much").
+_NOT_FOR_ME = rx.compile(r"^\s*(?:is|are|was|were)(?:n'?t|\s+not)\s+(?:really\s+|exactly\s+|quite\s+)?(?:my\s+(?:thing|"
+                         r"style|cup\s+of\s+tea|kind\s+of\s+thing|jam|genre)|for\s+me)|^\s*(?:is|are)\s+too\s+much|"
+                         r"^\s*(?:bores?|scares?)\s+me", rx.I)
 
 
 def _negated(text: str, start: int, end: int) -> bool:
     """Is the word at [start, end) ruled out ("no horror", "not Korean", "공포 말고", "로맨스는 싫어")?"""
     cs, ce = lang.clause_bounds(text, start)
     before = text[max(cs, start - 40):start]
-    after = text[end:min(ce, end + 16)]
-    return bool(lang.NEGATION_EN.search(before)) or lang.negated_ko_after(after) or bool(
-        rx.match(r"^\s*(?:is|are)\s+(?:not\s+my\s+thing|not\s+for\s+me|too\s+much)", after, rx.I))
+    after = text[end:min(ce, end + 24)]
+    return bool(lang.NEGATION_EN.search(before)) or lang.negated_ko_after(after) or bool(_NOT_FOR_ME.match(after))
 
 
 class Understander:
@@ -505,7 +527,7 @@ class Understander:
 
     def __init__(self, catalog: Catalog, resolver=None, llm: LLM | None = None, books_catalog: Catalog | None = None,
                  people: PeopleIndex | None = None, popularity: Mapping[str, float] | None = None,
-                 book_resolver=None):
+                 book_resolver=None, acts: ActModel | None = None):
         self.catalog = catalog
         self.books_catalog = books_catalog
         self.resolver = resolver
@@ -513,6 +535,7 @@ class Understander:
         self.people = people
         self.book_resolver = book_resolver  # titles of the books catalog, read when a turn asks for books
         self.popularity = popularity  # item id → number of users who rated it (settles "which Titanic?")
+        self.acts = acts if acts is not None else load_acts()  # what a line asks for, learned (chatrec/acts.py)
         years = [it.year for it in catalog if it.year]
         self.max_year = max(years) if years else 2018
         self._series_keys = KeyIndex((title_key(it.title), it.id) for it in catalog)
@@ -653,7 +676,7 @@ class Understander:
                     notes.append(f"{m.text!r} is not in the catalog: its series as alternatives {alts}")
         req = Request(intent="recommend", language=lng, refs=refs, wish=wish, domain_set=domain_set,
                       unknown=unknown, missing=missing, notes=notes)
-        return self._intent(req, text, session, lex, ambiguous)
+        return self._with_act(self._intent(req, text, session, lex, ambiguous), text, session, lex)
 
     # -- pieces ----------------------------------------------------------------------------------------------------
     def _in_catalog(self, item_id: str) -> bool:
@@ -685,6 +708,8 @@ class Understander:
                 person_at.append((h.start, ref))
                 lex.notes.append(f"person {h.text!r} → {h.name} ({h.role})")
         genre_hits = [h for h in lang.find_terms(text, lang.GENRE_TERMS) if not lang.overlaps((h.start, h.end), claims)]
+        negated = _negated_spans(text, genre_hits + [h for h in lang.find_terms(text, lang.THEME_TERMS + lang.COUNTRY_TERMS)
+                                                     if not lang.overlaps((h.start, h.end), claims)])
         # Genres named in one sentence are a conjunction ("a romantic comedy"); named in different sentences they
         # are a taste and then a request ("I like horror. Any comedies?"): the last sentence's genres filter, the
         # earlier ones only weigh.
@@ -693,7 +718,7 @@ class Understander:
                         or h.key == "Horror" and rx.search(r"\btoo\s+$", text[max(0, h.start - 5):h.start], rx.I)]
         claims.extend((h.start, h.end) for h in said_of_film)
         genre_hits = [h for h in genre_hits if h not in said_of_film]
-        positive = [h for h in genre_hits if not _negated(text, h.start, h.end)]
+        positive = [h for h in genre_hits if (h.start, h.end) not in negated]
         # A period inside a genre word ("Rom. Coms") ends no sentence.
         chars = list(text)
         for h in genre_hits:
@@ -705,7 +730,7 @@ class Understander:
         for h in genre_hits:
             claims.append((h.start, h.end))
             genres = h.key.split("+")
-            if _negated(text, h.start, h.end):
+            if (h.start, h.end) in negated:
                 lex.exclude_genres += [g for g in genres if g not in lex.exclude_genres]
             elif _sentence_of(plain, h.start) != last_sentence:
                 lex.soft_genres += [g for g in genres if g not in lex.soft_genres]
@@ -757,17 +782,25 @@ class Understander:
             if lang.overlaps((h.start, h.end), claims):
                 continue
             claims.append((h.start, h.end))
-            target = lex.exclude_themes if _negated(text, h.start, h.end) else lex.themes
+            target = lex.exclude_themes if (h.start, h.end) in negated else lex.themes
             if h.key not in target:
                 target.append(h.key)
         for h in lang.find_terms(text, lang.COUNTRY_TERMS):
             if lang.overlaps((h.start, h.end), claims) or not _about_films(text, h):
                 continue
             claims.append((h.start, h.end))
-            target = lex.exclude_origins if _negated(text, h.start, h.end) else lex.origins
+            target = lex.exclude_origins if (h.start, h.end) in negated else lex.origins
             if h.key not in target:
                 target.append(h.key)
         period = parse_period(text, self.max_year)
+        masked = text
+        for _ in range(3):  # "90년대 말고 2000년대로": a period ruled out gives way to the next one named
+            if period.span is None or not _negated(masked, *period.span):
+                break
+            lex.notes.append(f"period {period.label!r} ruled out")
+            a, b = period.span
+            masked = masked[:a] + " " * (b - a) + masked[b:]
+            period = parse_period(masked, self.max_year)
         if period.span is not None and not lang.overlaps(period.span, claims):
             claims.append(period.span)
             lex.period = period
@@ -1066,7 +1099,7 @@ class Understander:
             req.intent = "compare"
             req.refs = [ItemRef(**{**r.model_dump(), "polarity": "compare"}) for r in item_refs[:2]]
             return req
-        if question in ("director", "cast", "plot", "year", "genre") and item_refs and not (
+        if question in ("director", "cast", "plot", "year", "runtime", "genre") and item_refs and not (
                 question == "plot" and rx.search(r"\b(?:something|movies?|films?)\b.*\babout\b", text, rx.I)):
             target = next((r for r in item_refs if r.polarity in ("details", "neutral")), item_refs[0])
             req.intent = "details"
@@ -1074,7 +1107,7 @@ class Understander:
             req.refs = [ItemRef(**{**target.model_dump(), "polarity": "details"})] + [
                 r for r in refs if r is not target and r.polarity in ("like", "dislike", "seen")]
             return req
-        if question in ("director", "cast", "year", "genre") and not item_refs and not lex.has_wish:
+        if question in ("director", "cast", "year", "runtime", "genre") and not item_refs and not lex.has_wish:
             # "감독이 누구야?" right after a details answer: about the item in focus; with none, ask for the title.
             req.intent = "details"
             req.question = question
@@ -1154,19 +1187,94 @@ class Understander:
                 req.intent = "chitchat"
                 req.which_card = True
                 return req
-            if _RX["chitchat"].search(text) and not _RX["page"].search(text):
+            if req.wish.soft_people and not _RX["recommend"].search(text):
+                # "the 1997 one with DiCaprio": talk about a film (which one was meant).
                 req.intent = "chitchat"
-                return req
-            if _RX["greeting"].search(text) and not rx.search(r"추천|recommend|suggest|looking\s+for|보고\s*싶", text,
-                                                                rx.I):
-                req.intent = "greeting"
-                return req
-            if not _RX["recommend"].search(text):
-                if req.domain_set:
-                    return req  # "books": recommend in the chosen domain
-                # "the 1997 one with DiCaprio": talk about a film (which one was meant), not an off-topic line.
-                req.intent = "chitchat" if req.wish.soft_people else "off_topic"
-                return req
+            # Otherwise nothing concrete was found: the dialogue-act model decides what the line is (_with_act).
+        return req
+
+    # -- the conversation policy: what to do with a line the rules found nothing concrete in ---------------------
+    def _with_act(self, req: Request, text: str, session: Session, lex: _Lexicon) -> Request:
+        """The rules read titles, verdicts and wishes; the dialogue-act model says what a line asks for when the
+        rules found nothing concrete in it. Once there are cards or a conversation, a line is refused as
+        off-topic only when the model is sure of it and it says nothing about films; anything else keeps the
+        cards and moves the dialogue on."""
+        if req.intent in ("empty", "emoji", "injection", "answer") or req.clarify is not None:
+            return req
+        pred = self.acts.predict(text, act_context(session))
+        req.act, req.act_sub = pred.act, pred.sub
+        req.notes.append(f"act {pred.act}/{pred.sub} ({pred.confidence:.2f})")
+        about_films = self._about_films(req, lex, text)
+        if not about_films and pred.act == "off_topic" and pred.p("off_topic") >= OFF_TOPIC_SURE:
+            # "내일 날씨 어때?" with a film in focus: no film is named and the model is sure, whatever the rules read.
+            req.intent, req.refs, req.question, req.page = "off_topic", [], None, False
+            return req
+        if self._concrete(req, lex) or (req.intent == "recommend" and pred.act == "request"
+                                        and lang.informative(req.wish.query)):
+            if (req.intent in ("details", "predict") and pred.act == "request" and pred.p("request") >= ACT_OVERRULES
+                    and req.question not in ("director", "cast", "year")):
+                # "대부 같은 영화 알아?", "I'm not into demons. Any ideas…?": a request, not a question about the
+                # film: a named film anchors it, the film in focus does not.
+                req.intent, req.question = "recommend", None
+                req.refs = [r.model_copy(update={"polarity": "like"}) for r in req.refs if r.via != "focus"]
+                req.wish.anchors = list(dict.fromkeys([r.item_id for r in req.refs] + req.wish.anchors))
+                req.new_topic = bool(req.refs)
+                req.notes.append("a request in words outranks the question the rules read about a film")
+            return req
+        return self._act_decides(req, pred, session, about_films)
+
+    @staticmethod
+    def _concrete(req: Request, lex: _Lexicon) -> bool:
+        """Did the rules find something to act on: a question or verdict on an item, or a wish?"""
+        if req.intent in ("details", "compare", "predict", "feedback", "greeting") or req.which_card:
+            return True
+        if req.intent == "chitchat":
+            return bool(req.wish.soft_people)
+        # Free words alone ("Hello, how are you?") are no evidence: the act model says whether they ask for films.
+        return req.intent == "recommend" and bool(req.refs or req.wish.has_any or req.missing or req.unknown
+                                                  or req.page or req.domain_set)
+
+    @staticmethod
+    def _about_films(req: Request, lex: _Lexicon, text: str) -> bool:
+        """Does the line itself name or describe films (a title, a wish, a film or book word)? The film in focus,
+        which "it" may mean, does not count: "is it raining?" names none."""
+        named = [r for r in req.refs if r.via != "focus"]
+        return bool(named or req.missing or req.unknown or lex.has_wish or lex.ordinals
+                    or _RX["movies"].search(text) or _RX["books"].search(text))
+
+    def _act_decides(self, req: Request, pred: ActPrediction, session: Session, about_films: bool) -> Request:
+        cards = list(session.last_cards)
+        in_domain = bool(cards or session.state or any(t.role == "user" for t in session.history))
+        act = pred.act
+        if act == "off_topic" and (about_films or pred.p("off_topic") < OFF_TOPIC_SURE):
+            act = "unsure"  # not sure enough to refuse, or the line talks about films
+        if act == "request":
+            req.intent = "recommend"
+            req.page = bool(cards) and bool(session.state) and pred.sub in ("more", "refine")
+            req.notes.append("the act model reads a request" + (": the next picks" if req.page else ""))
+        elif act == "feedback" and pred.sub in ("interested", "correction", "unseen"):
+            req.intent = "chitchat"  # "좋아요, 그거 봐볼게요", "I haven't seen that": nothing to mark, keep the cards
+        elif act in ("question", "feedback"):
+            focus = session.focus or (cards[0] if len(cards) == 1 else None)
+            if focus is None:
+                req.intent, req.which_card = "chitchat", bool(cards)
+                req.unsure = not cards
+            elif act == "question":
+                req.intent = "details"
+                req.question = _ACT_QUESTION.get(pred.sub)
+                req.refs = [ItemRef(item_id=focus, polarity="details", via="focus")]
+            else:
+                req.intent = "feedback"
+                req.refs = [ItemRef(item_id=focus, polarity=pred.sub, via="focus")]
+        elif act == "greeting":
+            req.intent = "chitchat" if cards else "greeting"
+        elif act in ("answer", "chitchat"):
+            req.intent = "chitchat"
+        elif act == "off_topic":
+            req.intent = "off_topic"
+        else:  # unsure
+            req.intent = "chitchat" if in_domain else "greeting"
+            req.unsure = in_domain
         return req
 
     def series_of(self, item_id: str) -> list[str]:
@@ -1290,6 +1398,21 @@ def _standing_wish(session: Session) -> bool:
     """Does the dialogue state ask for a kind of film (genres, people, period, themes, origin), not only titles?"""
     st = session.state or {}
     return any(st.get(k) for k in ("genres", "genres_any", "people", "year_from", "year_to", "themes", "origins"))
+
+
+# The refusal ("I can only help with movies and books") needs the act model this sure, and a line with no film
+# words, titles or wishes in it; from this probability a request in words outranks a question the rules read.
+OFF_TOPIC_SURE = 0.85
+ACT_OVERRULES = 0.8
+_ACT_QUESTION = {"people": "cast", "year": "year", "plot": "plot", "runtime": "runtime"}
+
+
+def act_context(session: Session) -> ActContext:
+    """What the app knows of the dialogue when a line arrives, in the terms the act model was trained on."""
+    last = next((t.text for t in reversed(session.history) if t.role == "assistant"), "")
+    return ActContext(first_turn=not any(t.role == "user" for t in session.history),
+                      cards_on_screen=bool(session.last_cards),
+                      asked=session.pending is not None or last.rstrip().endswith(("?", "？")))
 
 
 def rules_unsure(req: Request) -> bool:

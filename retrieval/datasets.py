@@ -362,6 +362,7 @@ class MovieText:
     year: int | None = None
     countries: tuple[str, ...] = ()
     original_language: str = ""
+    runtime: int | None = None  # minutes
 
 
 def _split_people(s: str) -> tuple[str, ...]:
@@ -403,9 +404,17 @@ def load_tmdb(path: Path) -> dict[str, MovieText]:
         out[r["id"]] = MovieText(
             plot=(r.get("overview") or "").strip(), keywords=names("keywords"), tagline=(r.get("tagline") or "").strip(),
             title=r.get("title") or "", year=int(date[:4]) if date[:4].isdigit() else None, countries=countries,
-            original_language=(r.get("original_language") or "").strip(),
+            original_language=(r.get("original_language") or "").strip(), runtime=_minutes(r.get("runtime")),
         )
     return out
+
+
+def _minutes(raw: str | None) -> int | None:
+    try:
+        m = int(float(raw or ""))
+    except ValueError:
+        return None
+    return m if m > 0 else None
 
 
 def _with_text(it: Item, t: MovieText | None) -> Item:
@@ -419,7 +428,7 @@ def _with_text(it: Item, t: MovieText | None) -> Item:
     return replace(
         it, plot=it.plot or t.plot, directors=it.directors or t.directors, writers=it.writers or t.writers,
         actors=it.actors or t.actors, extra=extra, countries=it.countries or t.countries,
-        original_language=it.original_language or t.original_language,
+        original_language=it.original_language or t.original_language, runtime=it.runtime or t.runtime,
     )
 
 

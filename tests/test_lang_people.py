@@ -17,9 +17,18 @@ FILMS = Catalog([
 
 
 def test_korean_words_start_a_token_and_may_carry_particles():
-    assert [h.key for h in lang.find_terms("한국 영화, 대한민국", lang.COUNTRY_TERMS)] == ["KR"]
+    assert [h.key for h in lang.find_terms("한국 영화", lang.COUNTRY_TERMS)] == ["KR"]
+    assert lang.find_terms("리액션 영상", lang.GENRE_TERMS) == []  # 액션 inside another word is no genre
     assert [h.key for h in lang.find_terms("SF는 빼고 공포영화", lang.GENRE_TERMS)] == ["Sci-Fi", "Horror"]
     assert lang.find_terms("sf is rare", lang.GENRE_TERMS) == []  # "SF" counts only upper-case
+
+
+def test_glued_korean_reads_by_morphemes_and_english_typos_by_one_edit():
+    assert [h.key for h in lang.find_terms("로맨틱코미디추천좀", lang.GENRE_TERMS)] == ["Romance", "Comedy"]
+    assert [h.key for h in lang.find_terms("some comedys or a horor", lang.GENRE_TERMS)] == ["Comedy", "Horror"]
+    assert [h.key for h in lang.find_terms("something funy", lang.GENRE_TERMS)] == ["Comedy"]
+    assert lang.find_terms("Comey and crimes", lang.GENRE_TERMS) == []  # a name; a real English word
+    assert [h.key for h in lang.find_terms("a movie for my kid", lang.GENRE_TERMS)] == ["Children"]
 
 
 def test_longest_terms_win():

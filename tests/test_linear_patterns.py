@@ -105,7 +105,13 @@ def test_lexicon_words_match_as_before(text):
             flags = 0 if (ko or w.isupper()) else re.I
             body = re.escape(w).replace(r"\ ", r"\s*" if ko else r"\s+")
             old = re.compile((_OLD_TERM_KO if ko else _OLD_TERM_EN).format(body), flags)
-            assert [m.span() for m in lang._compiled(w).finditer(text)] == [m.span() for m in old.finditer(text)], w
+            got = [m.span() for m in lang._compiled(w).finditer(text)]
+            before = [m.span() for m in old.finditer(text)]
+            if ko or w.endswith("s"):
+                # Korean also matches where a morpheme starts, a listed plural also its singular: more, never less
+                assert set(before) <= set(got), w
+            else:
+                assert got == before, w
 
 
 _OLD_NEG_KO = re.compile(r"^\s*(?:영화|장르|쪽|계열|류|물|같은\s*거|같은\s*건|거)?\s*(?:은|는|이|가|을|를|도)?\s*"

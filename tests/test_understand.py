@@ -87,7 +87,7 @@ def test_sanitize_fragment_strips_markup_and_bounds_length():
     ("hi", "greeting"), ("안녕하세요", "greeting"),
     ("what's the weather in Seoul?", "off_topic"), ("오늘 날씨 어때?", "off_topic"),
     ("recommend me something", "recommend"), ("90년대 코미디 추천해줘", "recommend"),
-    ("thanks!", "chitchat"), ("Those are awesome", "chitchat"), ("I like that kind of movies", "chitchat"),
+    ("thanks!", "chitchat"), ("Those are awesome", "chitchat"),
     ("오 괜찮네요 ㅎㅎ", "chitchat"), ("ㅋㅋㅋ 대박 다 재밌어 보인다", "chitchat"),
 ])
 def test_intents_without_titles(und, text, intent):
@@ -469,6 +469,12 @@ def test_who_it_is_for_and_what_it_is_for_are_tones(und, text, tone):
 def test_a_verdict_on_that_one_among_several_cards_asks_which(und, text):
     req = read(und, text, Session(last_cards=["t:2", "t:3", "t:1"]))
     assert req.intent == "chitchat" and req.which_card and not req.refs
+
+
+def test_a_taste_for_what_is_on_screen_keeps_the_conversation_going(und):
+    s = Session(state=Wish(genres=["Comedy"]).model_dump(), last_cards=["t:2", "t:3"])
+    req = read(und, "I like that kind of movies", s)
+    assert req.intent in ("chitchat", "recommend") and not req.refs  # more of the same, or the cards stay
 
 
 @pytest.mark.parametrize("text", ["I haven't seen that", "아직 안 봤어"])

@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "cllm4rec": ("chatrec.eval.cllm4rec", "CLLM4Rec soft-token LM vs Popularity, item-kNN, tuned ALS"),
     "dialogue": ("chatrec.eval.dialogue", "scripted KO/EN dialogues and simulated users"),
     "redial": ("chatrec.eval.redial", "real recommendation dialogues (redial-dev), per-target recall"),
+    "understanding": ("chatrec.eval.understanding", "the dialogue-act model: grouped CV and held-out macro-F1, ship it"),
     "ranker": ("chatrec.eval.ranker", "learn the fusion ranker (grouped cross-validation on redial-dev), ship it"),
     "ratings": ("chatrec.eval.ratings", "rating prediction (RMSE/MAE): classical models, the LM path, a blend"),
     "journeys": ("chatrec.eval.journeys", "interest journeys: accuracy, diversity and coverage"),

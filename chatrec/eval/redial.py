@@ -29,7 +29,8 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from chatrec.eval.redial_data import RedialCase, load_cases, measure_mentions
+from chatrec.eval.redial_data import RedialCase, load_cases, load_ko_cases, measure_ko_mentions, measure_mentions
+from chatrec.eval.split import PARTS, select
 from chatrec.eval.report import Report, markdown_table
 from chatrec.settings import Settings, build_parser, from_args
 
@@ -47,6 +48,12 @@ class VariantResult:
     sources: Counter = field(default_factory=Counter)  # source of each hit@50
     latency: list[float] = field(default_factory=list)
     rankings: dict[str, list[str]] = field(default_factory=dict)  # case key → ranked ids (for the ranker)
+    # What the user sees: seeker lines answered with the off-topic reply, and final turns that show no cards.
+    lines_sent: int = 0
+    lines_refused: int = 0
+    last_refused: int = 0
+    last_no_cards: int = 0
+    refused_examples: list[str] = field(default_factory=list)
 
     def recall(self, k: int) -> tuple[float, float]:
         xs = self.hits[k]
@@ -84,28 +91,61 @@ def popularity_ranking(engine, k: int = 200) -> list[str]:
     return ids[:k]
 
 
-def run_variant(engine, cases: Sequence[RedialCase], variant: str, progress: bool = True) -> VariantResult:
+def _reply(engine, session, message: str) -> tuple[str, bool]:
+    """The reply text and whether the turn showed cards."""
+    from chatrec.events import Cards, TextChunk
+
+    text, cards = [], False
+    for ev in engine.turn(session, message):
+        if isinstance(ev, TextChunk):
+            text.append(ev.text)
+        elif isinstance(ev, Cards) and ev.cards:
+            cards = True
+    return "".join(text), cards
+
+
+def _refused(engine, reply: str, lang: str) -> bool:
+    from chatrec import prompts
+
+    return reply.strip().startswith(prompts.msg("off_topic", lang).strip()[:40])
+
+
+def run_variant(engine, cases: Sequence[RedialCase], variant: str, progress: bool = True,
+                lang: str = "en") -> VariantResult:
     res = VariantResult(variant)
     for case in tqdm(cases, desc=f"redial {variant}", unit="case", disable=not progress):
         lines = [ln.text for ln in case.seeker_lines if ln.text.strip()]
         t0 = time.perf_counter()
-        session = engine.new_session("en")
+        session = engine.new_session(lang)
         if variant == "likes":
             for i in case.liked:
                 if engine.item(i) is not None:
                     session.like(i)
         if variant == "replay" and len(lines) > 1:
             for line in lines[:-1]:
-                for _ in engine.turn(session, line):
-                    pass
-            session.shown = []  # the engine's own earlier picks stay eligible at the last turn
-            session.last_cards = []
+                reply, _ = _reply(engine, session, line)
+                res.lines_sent += 1
+                if _refused(engine, reply, lang):
+                    res.lines_refused += 1
+                    res.refused_examples.append(line[:100])
             message = lines[-1]
         else:
             message = "\n".join(lines)
+        final = session.copy()
+        if variant == "replay":
+            session.shown = []  # the engine's own earlier picks stay eligible at the last turn
+            session.last_cards = []
         cands = engine.rank(session, message, k=max(KS) + len(case.context_ids))
         res.latency.append(time.perf_counter() - t0)
         score_case(res, case, cands.ids, {c.id: c.sources for c in cands.candidates})
+        if variant != "likes" and message:
+            reply, cards = _reply(engine, final, message)  # what the user would see for the last line
+            res.lines_sent += 1
+            if _refused(engine, reply, lang):
+                res.lines_refused += 1
+                res.last_refused += 1
+                res.refused_examples.append(message[:100])
+            res.last_no_cards += not cards
     return res
 
 
@@ -119,12 +159,16 @@ def popularity_floor(engine, cases: Sequence[RedialCase]) -> VariantResult:
 
 # ------------------------------------------------------------------------------------------------ report
 def results_table(results: Sequence[VariantResult]) -> tuple[list[str], list[list]]:
-    headers = ["variant", "n", "R@1", "R@10", "R@50", "SE@50", "case any@10", "case any@50", "p50 ms", "p95 ms"]
+    headers = ["variant", "n", "R@1", "R@10", "R@50", "SE@50", "case any@10", "case any@50", "refused lines",
+               "refused last", "no cards last", "p50 ms", "p95 ms"]
     rows = []
     for r in results:
         lat = sorted(r.latency) or [0.0]
+        n_cases = max(len(r.case_hits[1]), 1)
+        policy = ([f"{r.lines_refused / r.lines_sent:.1%}", f"{r.last_refused / n_cases:.1%}",
+                   f"{r.last_no_cards / n_cases:.1%}"] if r.lines_sent else ["-", "-", "-"])
         rows.append([r.name, len(r.hits[1]), *(f"{r.recall(k)[0]:.3f}" for k in KS), f"{r.recall(50)[1]:.3f}",
-                     f"{r.any_hit(10):.3f}", f"{r.any_hit(50):.3f}", f"{1000 * lat[len(lat) // 2]:.0f}",
+                     f"{r.any_hit(10):.3f}", f"{r.any_hit(50):.3f}", *policy, f"{1000 * lat[len(lat) // 2]:.0f}",
                      f"{1000 * lat[int(len(lat) * 0.95)]:.0f}"])
     return headers, rows
 
@@ -183,6 +227,11 @@ def build_redial_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("redial evaluation")
     g.add_argument("--variants", default="text,replay,likes", help=f"comma-separated, from {VARIANTS}")
     g.add_argument("--limit", type=int, default=None, help="evaluate only the first N cases")
+    g.add_argument("--cases", choices=("redial", "ko", "en-ko"), default="redial",
+                   help="redial-dev (English), or redial-ko-dev in Korean (ko) or in its English originals (en-ko)")
+    g.add_argument("--part", choices=PARTS, default="all",
+                   help="dev, held-out (annotations/SPLIT.md) or all dialogues")
+    g.add_argument("--show-refused", type=int, default=0, metavar="N", help="print N lines that got the off-topic reply")
     g.add_argument("--index-limit", type=int, default=None, help="index only the N most-rated movies (+N books)")
     g.add_argument("--out", type=Path, default=Path("runs/redial"), help="output folder for report.md")
     g.add_argument("--no-progress", action="store_true")
@@ -202,16 +251,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = settings.replace(llm_backend="none", rerank="score")
     built = build_engine(settings, "redial", index_limit=ns.index_limit, progress=not ns.no_progress)
     engine = built.engine
-    cases = load_cases(settings.data_dir, built.movies.catalog, settings.dataset)
+    lang = "ko" if ns.cases == "ko" else "en"
+    if ns.cases == "redial":
+        cases = load_cases(settings.data_dir, built.movies.catalog, settings.dataset)
+    else:
+        if settings.dataset != "ml-latest-small":
+            raise SystemExit("redial-ko-dev is mapped to ml-latest-small only")
+        cases = load_ko_cases(settings.data_dir, ns.cases)
+    cases = select(cases, lambda c: c.dialogue_id, ns.part)
     if ns.limit:
         cases = cases[:ns.limit]
+    print(f"{len(cases)} cases ({ns.cases}, {ns.part} part), session language {lang}")
     results = [popularity_floor(engine, cases)]
     for v in variants:
-        results.append(run_variant(engine, cases, v, progress=not ns.no_progress))
-    titles = measure_mentions(cases, built.movies.catalog, engine.understander.title_mentions)
+        results.append(run_variant(engine, cases, v, progress=not ns.no_progress, lang=lang))
+    if ns.cases == "ko":
+        en_cases = load_ko_cases(settings.data_dir, "en-ko")
+        titles = measure_ko_mentions(cases, en_cases, built.movies.catalog, engine.understander.title_mentions)
+    else:
+        titles = measure_mentions(cases, built.movies.catalog, engine.understander.title_mentions)
     headers, rows = results_table(results)
     print(markdown_table(headers, rows))
-    print(f"title resolution: precision {titles['precision']:.1%} recall {titles['recall']:.1%}")
+    print(f"title resolution: precision {titles['precision']:.1%} recall {titles['recall']:.1%} "
+          f"({titles['accepted']} accepted, {titles['gold']} gold)")
+    for r in results:
+        for line in r.refused_examples[:ns.show_refused]:
+            print(f"  refused ({r.name}): {line!r}")
     warning = in_sample_warning(engine.assembler.ranker)
     if warning:
         print(warning)

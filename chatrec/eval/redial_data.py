@@ -23,6 +23,8 @@ from retrieval.types import Catalog
 
 CASE_FILES = {"ml-latest-small": ("cases_mllatest.jsonl", "mllatest", "mls"),
               "ml-1m": ("cases_ml1m.jsonl", "ml1m", "ml1m")}
+# redial-ko-dev: the same 100 dialogues in Korean and in their English originals (ml-latest-small ids only).
+KO_CASE_FILES = {"ko": "cases_mllatest_ko.jsonl", "en-ko": "cases_mllatest_en.jsonl"}
 _MENTION = re.compile(r"@(\d+)")
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
 
@@ -129,6 +131,29 @@ def _pair(title: str, candidates: list[str], catalog: Catalog) -> str | None:
     return best if best_score >= 70 else None
 
 
+def load_ko_cases(data_dir: Path, which: str = "ko") -> list[RedialCase]:
+    """redial-ko-dev: the Korean conversations ("ko") or the same cases in English ("en-ko"); ml-latest-small ids.
+    There are no raw dialogues here, so lines carry no gold title spans."""
+    if which not in KO_CASE_FILES:
+        raise ValueError(f"redial-ko-dev has {sorted(KO_CASE_FILES)}, not {which!r}")
+    path = Path(data_dir) / "redial-ko-dev" / KO_CASE_FILES[which]
+    if not path.is_file():
+        raise RedialDataError(f"{path} not found; pass --data-dir pointing at the shared data folder")
+    cases = []
+    for line in path.open(encoding="utf-8"):
+        if not line.strip():
+            continue
+        c = json.loads(line)
+        cases.append(RedialCase(
+            dialogue_id=str(c["dialogue_id"]), turn_index=int(c["turn_index"]),
+            lines=tuple(Line(t["role"], t["text"]) for t in c["context"]),
+            targets=tuple(f"mls:{i}" for i in c["target_mllatest_ids"]),
+            liked=tuple(f"mls:{i}" for i in c["liked_mllatest_ids_so_far"]),
+            context_ids=tuple(f"mls:{i}" for i in c["context_mllatest_ids"]),
+            target_titles=tuple(c.get("target_titles", ()))))
+    return cases
+
+
 def load_cases(data_dir: Path, catalog: Catalog, dataset: str = "ml-latest-small") -> list[RedialCase]:
     if dataset not in CASE_FILES:
         raise ValueError(f"redial cases exist for {sorted(CASE_FILES)}, not {dataset!r}")
@@ -229,3 +254,42 @@ def measure_mentions(cases, catalog, find, show: int = 0) -> dict:
         for m in missed[:show]:
             print("  ", m)
     return out
+
+
+def measure_ko_mentions(ko_cases: list[RedialCase], en_cases: list[RedialCase], catalog: Catalog, find) -> dict:
+    """Title precision / recall on the Korean seeker lines of redial-ko-dev, with the gold taken from the same line
+    in English: a context film is named in a seeker line when its title is in the English line (the English lines
+    write every film as ReDial's "Title (Year)"). Precision: found films that are in the dialogue's context."""
+    en_by = {(c.dialogue_id, c.turn_index): c for c in en_cases}
+    longest: dict[str, RedialCase] = {}
+    for c in ko_cases:
+        if c.dialogue_id not in longest or c.turn_index > longest[c.dialogue_id].turn_index:
+            longest[c.dialogue_id] = c
+    tp = fp = gold_n = found_n = 0
+    missed: list[tuple[str, str]] = []
+    for c in longest.values():
+        en = en_by.get((c.dialogue_id, c.turn_index))
+        if en is None or len(en.lines) != len(c.lines):
+            continue
+        keys = {}
+        for iid in c.context_ids:
+            it = catalog.get(iid)
+            if it is not None:
+                keys[iid] = [k for k in {title_key(it.title), *(title_key(a) for a in it.alt_titles)} if len(k) >= 2]
+        for ko_line, en_line in zip(c.lines, en.lines):
+            if ko_line.role != "User":
+                continue
+            en_key = f" {title_key(en_line.text)} "
+            gold = {i for i, ks in keys.items() if any(f" {k} " in en_key for k in ks)}
+            got = set()
+            for m in find(ko_line.text):
+                res = m.resolution
+                if res.status == "matched" and res.best is not None:
+                    got.add(res.best.item_id)
+            tp += len(got & set(c.context_ids))
+            fp += len(got - set(c.context_ids))
+            gold_n += len(gold)
+            found_n += len(gold & got)
+            missed += [(catalog[i].label, ko_line.text[:80]) for i in gold - got]
+    return {"accepted": tp + fp, "precision": tp / max(tp + fp, 1), "gold": gold_n,
+            "recall": found_n / max(gold_n, 1), "missed": missed}
