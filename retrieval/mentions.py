@@ -244,11 +244,20 @@ class MentionFinder:
     def _korean(self, message: str, blocked: list[tuple[int, int]]):
         toks = lang.tokens(message)
         alias_spans: list[tuple[int, int]] = []
+        starts = {t.start: t for t in toks}
         for s, e, key in self.r.alias_hits(message, toks):
-            res = self.r.resolve(message[s:e])
+            first = starts.get(s)
+            year = _YEAR_AFTER.match(message, e)
+            if first is not None and not first.tag.startswith(_NAME_START_TAGS) and not year:
+                # "보고" is no film "고", "그것도" no film "그것" (but "그것(1990)" is): a title starts on a noun or a
+                # foreign word, unless its year follows it.
+                yield s, e, self.r.resolve(message[s:e]), "alias on a verb ending, particle or pronoun", False
+                continue
+            # "카지노(1995)": the year says it is a title, and which one.
+            res = self.r.resolve(f"{message[s:e]} ({year.group(1)})" if year else message[s:e])
             inside = [(cs, ce) for cs, ce in blocked if s < ce and cs < e]
-            cue = _ko_cue_after(e, toks, message) or _quoted_at(message, s, e)
-            if _POSSESSIVE_BEFORE.search(message[:s]) and key in lang.KO_COMMON_ALIASES:
+            cue = bool(year) or _ko_cue_after(e, toks, message) or _quoted_at(message, s, e)
+            if _POSSESSIVE_BEFORE.search(message[:s]) and key in self.r.common_alias_keys:
                 yield s, e, res, "everyday-word alias inside a longer name (나의 아저씨)", False
                 continue
             if inside:
@@ -256,7 +265,7 @@ class MentionFinder:
                 if covered >= e - s - 1 and not cue:
                     yield s, e, res, "alias made of request words (genre/country/…) without a cue", False
                     continue
-            if key in lang.KO_COMMON_ALIASES and not cue:
+            if key in self.r.common_alias_keys and not cue:
                 yield s, e, res, "everyday-word alias without a cue", False
                 continue
             alias_spans.append((s, e))
@@ -283,6 +292,9 @@ class MentionFinder:
                     continue
                 if len(skeleton(phonetic_key(text))) < 3:
                     yield s, e, res, "Korean noun run too short to sound like a title", False
+                elif not (_YEAR_AFTER.match(message, e) or _ko_cue_after(e, toks, message) or _quoted_at(message, s, e)):
+                    # Sound alone invents films (본드 → Bound, 경기 → Congo): it needs a cue that a title is meant.
+                    yield s, e, res, "Korean noun run sounds like a title, but nothing says it is one", False
                 elif best.score < 0.85:
                     yield s, e, res, f"Korean noun run sounds only loosely like a title ({best.score:.2f})", False
                 elif looks_native(text):
@@ -533,6 +545,10 @@ def _ko_cue_after(end: int, toks: Sequence[lang.Tok], message: str = "") -> bool
     rest = message[end:end + 30]
     return any(lang.CUES_AFTER_KO[k].match(rest) for k in ("seen", "unseen", "dislike", "exclude", "like"))
 
+
+# Where a Korean title may start: a noun (not a pronoun), a number or a foreign word.
+_NAME_START_TAGS = ("NNG", "NNP", "NNB", "NR", "SL", "SN", "SH", "XR", "XPN")
+_YEAR_AFTER = rx.compile(r"\s*\(\s*((?:18|19|20)\d\d)\s*\)")
 
 _POSSESSIVE_BEFORE = rx.compile(r"(?:나의|너의|우리의|나만의|내|우리|그녀의|그의)\s*$")
 

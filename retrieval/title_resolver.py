@@ -43,7 +43,9 @@ if TYPE_CHECKING:  # imported for typing only: the resolver works on any Catalog
 Via = Literal["exact", "fuzzy", "alias", "phonetic", "embedding"]
 Status = Literal["matched", "ambiguous", "unknown"]
 
-DEFAULT_ALIASES = Path(__file__).with_name("data") / "ko_aliases.yaml"
+# The curated table first (it wins where the two disagree), then the generated one for the most-rated films.
+DEFAULT_ALIASES = (Path(__file__).with_name("data") / "ko_aliases.yaml",
+                   Path(__file__).with_name("data") / "ko_aliases_generated.yaml")
 # Scaled popularity (log rating count over the catalog's largest) under which a catalog film of the same title as a
 # well-known one the catalog lacks is not what people mean: about 5 ratings where the top film has 330.
 OBSCURE = 0.3
@@ -132,10 +134,17 @@ class AliasEntry(BaseModel):
     origin: str | None = None  # ISO country code, for films whose origin the item data may lack
     directors: list[str] = []  # for films the catalog lacks: what honest alternatives can rest on
     genres: list[str] = []
+    common: bool = False  # the name is also an everyday word (괴물, 인질): a title in a message only with a cue
 
 
-def load_aliases(path: str | Path) -> tuple[AliasEntry, ...]:
-    path = Path(path)
+def load_aliases(paths: str | Path | Sequence[str | Path]) -> tuple[AliasEntry, ...]:
+    """The entries of one alias table, or of several in order."""
+    if isinstance(paths, (str, Path)):
+        return _load_alias_file(Path(paths))
+    return tuple(e for p in paths for e in _load_alias_file(Path(p)))
+
+
+def _load_alias_file(path: Path) -> tuple[AliasEntry, ...]:
     if not path.is_file():
         raise AliasFileError(f"alias table {path} not found; pass aliases=None to run without Korean aliases")
     try:
@@ -180,7 +189,7 @@ class TitleResolver:
         self,
         catalog: Catalog,
         popularity: Mapping[str, float] | None = None,
-        aliases: str | Path | None = DEFAULT_ALIASES,
+        aliases: str | Path | Sequence[str | Path] | None = DEFAULT_ALIASES,
         embed_search: Callable[[str, int], Scored] | None = None,
     ):
         self.catalog = catalog
@@ -238,6 +247,8 @@ class TitleResolver:
 
         self._alias_rows: dict[str, list[int]] = {}  # alias_key → catalog rows
         self._alias_missing: dict[str, str] = {}  # alias_key → "Parasite (2019)" for films the catalog lacks
+        # Alias names that are also everyday words: the packaged list plus the tables' `common` entries.
+        self.common_alias_keys: set[str] = {alias_key(w) for w in lang.KO_COMMON_ALIASES}
         self._missing_title: dict[str, tuple[int, str]] = {}  # title_key → (year, "Parasite (2019)"), the same films
         self.missing_films: dict[str, AliasEntry] = {}  # "Parasite (2019)" → its entry (director, genres, origin)
         if aliases is not None:
@@ -271,6 +282,8 @@ class TitleResolver:
                 k = alias_key(name)
                 if not k:
                     continue
+                if e.common:
+                    self.common_alias_keys.add(k)
                 if rows:
                     lst = self._alias_rows.setdefault(k, [])
                     lst.extend(r for r in rows if r not in lst)
@@ -332,6 +345,10 @@ class TitleResolver:
                         else:
                             missing.append(self._alias_missing[key])
                         break
+            if pinned and year is not None and not any(
+                    self._years[r] is not None and abs(self._years[r] - year) <= 1 for r in pinned):
+                # "툼 레이더(2018)": the alias names the 2001 film; the typed year asks for another one.
+                pinned = []
             for r in pinned:
                 _add(cands, r, 1.0, "alias")
             if not pinned and not missing:

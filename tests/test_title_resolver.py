@@ -128,7 +128,7 @@ def test_alternative_title_matches(tiny):
     ("인터스텔라", "mls:109487", "alias"), ("매트릭스", "mls:2571", "alias"), ("타이타닉", "mls:1721", "alias"),
     ("어벤져스", "mls:89745", "alias"), ("올드보이", "mls:27773", "alias"), ("쇼생크 탈출", "mls:318", "alias"),
     ("센과 치히로의 행방불명", "mls:5618", "alias"), ("살인의 추억", "mls:31364", "alias"),
-    ("트랜스포머", "mls:53996", "phonetic"), ("데드풀", "mls:122904", "phonetic"),
+    ("트랜스포머", "mls:53996", "alias"), ("데드풀", "mls:122904", "alias"),
 ])
 def test_korean_titles(tiny, q, iid, via):
     res = tiny.resolve(q)
@@ -141,6 +141,7 @@ def test_korean_without_aliases_uses_phonetics_and_romanisation():
     assert r.resolve("인터스텔라").best.item_id == "mls:109487"
     assert r.resolve("매트릭스").best.item_id == "mls:2571"
     assert r.resolve("살인의 추억").best.item_id == "mls:31364"  # via "Salinui chueok"
+    assert r.resolve("트랜스포머").best.item_id == "mls:53996"
 
 
 @pytest.mark.parametrize("q,iid", [
