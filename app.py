@@ -103,10 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_check(built.engine, ns.check_message or CHECK_MESSAGES)
 
     from ui.gradio_app import build_ui, launch_ui
+    from ui.sessions import SessionLimits
 
-    demo = build_ui(built.engine, ui_config(built), concurrency=settings.concurrency, engine_for=built.engine_for)
+    limits = SessionLimits(idle_s=settings.session_idle_s, max_sessions=settings.max_sessions)
+    demo = build_ui(built.engine, ui_config(built), concurrency=settings.concurrency, engine_for=built.engine_for,
+                    limits=limits)
     log.info("ready in %.1f s: open http://%s:%d", time.perf_counter() - t0, settings.host, settings.port)
-    launch_ui(demo, host=settings.host, port=settings.port, share=settings.share, auth=settings.login(),
+    launch_ui(demo, host=settings.host, port=settings.port, share=settings.share, auth=settings.login(), limits=limits,
               allowed_hosts=[h for h in settings.allowed_hosts.split(",") if h.strip()])
     return 0
 

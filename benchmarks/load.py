@@ -79,11 +79,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(app_dir: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+def start_app(app_dir: Path, args: argparse.Namespace, extra: list[str] = ()) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "app.py", "--data-dir", str(args.data_dir), "--cache-dir", str(args.cache_dir),
            "--no-allow-download", "--index-limit", str(args.index_limit), "--llm-backend", "none",
-           "--rerank", "score", "--port", str(port), "--log-level", "WARNING"]
+           "--rerank", "score", "--port", str(port), "--log-level", "WARNING", *extra]
     if args.concurrency:
         cmd += ["--concurrency", str(args.concurrency)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATREC_", "OPENAI_", "CHROMA_", "GRADIO_"))}

@@ -85,6 +85,10 @@ class Settings(BaseModel):
     # Events the web app runs at once. The engine takes milliseconds without an LLM; waiting on an LLM server is
     # I/O, so more slots than cores pay off (a session's own events still run one at a time).
     concurrency: int = 16
+    # Anonymous sessions held by the server: dropped after this long idle, and at most this many (least recently
+    # used first). The browser keeps its own copy of the conversation, so an expired session is restored on reload.
+    session_idle_s: float = 1800.0
+    max_sessions: int = 500
     # "user:password" turns on Gradio's login page (a shared deployment: the session hash alone is not a secret).
     auth: SecretStr | None = None
     # Host names the app answers to when bound beyond loopback (comma-separated), besides this machine's names.
@@ -106,6 +110,8 @@ class Settings(BaseModel):
             raise ValueError(f"llm_turn_budget_s must be positive, got {self.llm_turn_budget_s}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.session_idle_s <= 0 or self.max_sessions < 1:
+            raise ValueError("session_idle_s must be positive and max_sessions at least 1")
         if self.auth is not None and ":" not in self.auth.get_secret_value():
             raise ValueError("auth must be 'user:password'")
         return self

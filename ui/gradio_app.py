@@ -45,6 +45,7 @@ from .http_guard import HTTPGuard, allowed_hosts_for
 from .i18n import EXAMPLES, feedback_done, normalise_language, rerank_label, t
 from .taste import MARK_ICONS, export_markdown, marked_choices
 from .inputs import Choice, ChoiceMenu, Count, PickList
+from .sessions import SessionLimits, start_sweeper
 
 log = logging.getLogger(__name__)
 
@@ -768,7 +769,8 @@ DOWNLOAD_JS = """
 
 
 def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency: int = 4,
-             engine_for: Callable[..., EngineLike] | None = None) -> gr.Blocks:
+             engine_for: Callable[..., EngineLike] | None = None,
+             limits: SessionLimits = SessionLimits()) -> gr.Blocks:
     """The Blocks app, queued with a per-event concurrency limit. Launch with `launch_ui(demo, ...)`.
 
     `engine_for(rerank=, use_llm=, n_recs=)` returns the engine for a session's settings (chatrec.bootstrap's
@@ -781,7 +783,8 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
     with gr.Blocks(title="Chat-REC", analytics_enabled=False) as demo:
         # One Conversation per browser session, made when the session first needs it (a function, not a value:
         # Gradio calls it per session; a value would be deep-copied from one shared object).
-        conv = gr.State(lambda: ctl.new_conversation())
+        # It expires `limits.idle_s` after its last update (ui/sessions.py); the browser keeps a saved copy.
+        conv = gr.State(lambda: ctl.new_conversation(), time_to_live=limits.idle_s)
         # The session as JSON in this browser's localStorage, so a reload continues it. Read by the load event's
         # own script (gr.BrowserState fills its value after the load event may already have run); whatever it
         # holds is validated by ChatController.restore before use.
@@ -923,7 +926,7 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
 
 def launch_ui(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
               block: bool = True, quiet: bool = False, auth: tuple[str, str] | None = None,
-              allowed_hosts: Sequence[str] = ()):
+              allowed_hosts: Sequence[str] = (), limits: SessionLimits = SessionLimits()):
     """Launch on host:port (loopback by default; a public share link only when asked for).
 
     Hardened (see ui/http_guard.py): Host names checked, uploads / deep links / monitoring off, request bodies
@@ -932,7 +935,8 @@ def launch_ui(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, sha
     """
     guard = Middleware(HTTPGuard, allowed_hosts=None if share else allowed_hosts_for(host, allowed_hosts),
                        fn_indices=tuple(demo.fns))
-    return demo.launch(server_name=host, server_port=port, share=share, css=CSS, js=PAGE_JS,
+    start_sweeper(demo, limits)
+    return demo.launch(state_session_capacity=limits.max_sessions, server_name=host, server_port=port, share=share, css=CSS, js=PAGE_JS,
                        prevent_thread_lock=not block,
                        quiet=quiet, show_error=False, auth=auth, max_file_size=1, enable_monitoring=False,
                        ssr_mode=False, pwa=False, mcp_server=False, footer_links=["api"],
