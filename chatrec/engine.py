@@ -19,7 +19,9 @@ from retrieval import rx
 from retrieval.documents import document_text
 from retrieval.textnorm import clean_text
 from retrieval.titles import split_year, title_key
-from retrieval.lang import GENRES, english_zipf, informative
+from retrieval.lang import (COUNTRY_TERMS, GENRE_TERMS, GENRES, THEME_TERMS, TONE_TERMS, english_zipf, find_terms,
+                            informative)
+from retrieval.lang import tokens as lang_tokens
 from retrieval.item_stats import ItemStats
 from retrieval.people import PeopleIndex
 from retrieval.types import Catalog, Item
@@ -649,6 +651,7 @@ class Engine:
         allowed = {cd.item_id for cd in r.cards} | set(session.liked) | set(session.mentioned)
         # The card lines are printed below the intro: a sentence repeating a card's reason says nothing new.
         echoes = _shingles(" ".join(reason for _, reason in r.llm_intro), n=4)
+        user_names = self._user_names(r.request, allowed)
         buf = ""
         any_ok = False
         for piece in r.llm.stream(msgs, max_tokens=min(REPLY_MAX_TOKENS, self.settings.llm_max_tokens)):
@@ -661,12 +664,12 @@ class Engine:
                 if m is None:
                     break
                 sent, buf = buf[: m.end()], buf[m.end():]
-                ok = self._safe_sentence(sent, allowed, session, echoes)
+                ok = self._safe_sentence(sent, allowed, session, echoes, user_names)
                 if ok:
                     any_ok = True
                     yield ok + " "
         # A tail without an ending was cut off by the token limit ("… Forrest Gump ("): _safe_sentence drops it.
-        tail = self._safe_sentence(buf, allowed, session, echoes)
+        tail = self._safe_sentence(buf, allowed, session, echoes, user_names)
         if tail:
             any_ok = True
             yield tail
@@ -674,7 +677,7 @@ class Engine:
             raise LLMError("the LLM's reply was empty or unusable", "bad_output")
 
     def _safe_sentence(self, sent: str, allowed: set[str], session: Session,
-                       echoes: set[tuple[str, ...]]) -> str | None:
+                       echoes: set[tuple[str, ...]], user_names: Sequence[str] = ()) -> str | None:
         s = _TAG.sub("", sent).replace("<", "").replace(">", "")
         s = rx.sub(r"[ \t]+", " ", s).strip()
         if len(s) < 2 or _NOT_INTRO.search(s) or not _TERMINATED.search(s):
@@ -695,10 +698,31 @@ class Engine:
             unknown = self._unverified_name(s, allowed)
             if unknown:
                 return _dropped(s, f"names {unknown!r}, which is no allowed catalog item")
+            key = f" {title_key(s)} "
+            # at a word start; a Korean particle may follow it ("양자 라마는")
+            echoed = next((n for n in user_names if f" {n}" in key), None)
+            if echoed:
+                return _dropped(s, f"repeats the name {echoed!r} from the user's message, which is no allowed item")
         except Exception as e:  # the resolver must not break the stream; drop the sentence instead
             log.warning("resolver failed on LLM text: %s", e)
             return None
         return s
+
+    def _user_names(self, text: str, allowed: set[str]) -> list[str]:
+        """Name-like spans of the user's message (a Korean noun run the user calls something: "양자 라마라는 영화";
+        runs of two or more capitalised words) that are no allowed item, person or lexicon word, as title keys: an
+        intro that repeats one names what a user injected ("양자 라마", "Hackers Returns"), not a card."""
+        spans = [text[a:b] for a, b in _hangul_noun_runs(text) if _NAMED_KO.match(text, b)]
+        spans += [m.group(0) for m in _CAP_RUN.finditer(text)]
+        out = []
+        for span in spans:
+            key = title_key(span)
+            if len(key) < 3 or self._named_items(span) & allowed:
+                continue
+            if lang_terms_cover(span) or (self.people is not None and self.people.find(span)):
+                continue
+            out.append(key)
+        return out
 
     def _unverified_name(self, s: str, allowed: set[str]) -> str | None:
         """A quoted or "Title (Year)"-shaped name in `s` that is none of the allowed items, e.g. a title a user
@@ -773,6 +797,33 @@ def clean_message(message: Any) -> tuple[str, bool]:
     text = clean_text(raw[:bound])
     truncated = len(raw) > bound or len(text) > MAX_MESSAGE_CHARS
     return text[:MAX_MESSAGE_CHARS].strip(), truncated
+
+
+_CAP_RUN = rx.compile(r"[A-Z][\w'’-]*(?:\s+(?:of|the|and|a|[A-Z][\w'’-]*)){1,6}")
+_RUN_TAGS = ("NNG", "NNP", "SL", "SN", "XR")
+_NAMED_KO = rx.compile(r"\s*(?:이라는|라는|이란|란|같은|처럼|이라고|라고)")
+
+
+def _hangul_noun_runs(text: str) -> list[tuple[int, int]]:
+    """Spans of consecutive nouns (Kiwi) with three or more Hangul syllables: "양자 라마", "나의 아저씨" not."""
+    out, run = [], []
+    for t in [*lang_tokens(text), None]:
+        if t is not None and t.tag.startswith(_RUN_TAGS) and (not run or t.start - run[-1].end <= 1):
+            run.append(t)
+            continue
+        if run and sum(1 for ch in text[run[0].start:run[-1].end] if _HANGUL.match(ch)) >= 3:
+            out.append((run[0].start, run[-1].end))
+        run = [t] if t is not None and t.tag.startswith(_RUN_TAGS) else []
+    return out
+
+
+def lang_terms_cover(span: str) -> bool:
+    """Is the span made of lexicon words (genres, tones, themes, countries, film words)?"""
+    hits = find_terms(span, GENRE_TERMS + TONE_TERMS + THEME_TERMS + COUNTRY_TERMS)
+    rest = span
+    for h in sorted(hits, key=lambda h: -h.start):
+        rest = rest[:h.start] + rest[h.end:]
+    return bool(hits) and not informative(rest)
 
 
 def _quoted_spans(s: str):

@@ -80,7 +80,7 @@ _RX = {
         r"|이전\s*(?:의\s*)?(?:지시|명령|지침)|(?:지시|명령|지침)\S*\s*(?:을|를)?\s*무시|시스템\s*프롬프트"
         r"|프롬프트\S*\s*(?:을|를)?\s*(?:출력|보여|알려|공개)", rx.I),
     "code": rx.compile(r"(?:\b(?:drop|delete|truncate|alter)\s+table\b|\bselect\b.+\bfrom\b|\binsert\s+into\b|"
-                       r"\bunion\s+select\b|;\s*--|<\s*/?\s*(?:script|iframe|img|svg|style|object)\b|javascript:)",
+                       r"\bunion\s+select\b|;\s*--|<\s*/?\s*[A-Za-z][\w:-]*(?:\s[^<>]{0,500})?/?\s*>|javascript:)",
                        rx.I | rx.S),
     "recommend": rx.compile(
         r"\b(?:recommend\w*|suggest\w*|watch|movies?|films?|something|anything|what\s+should|looking\s+for|"

@@ -52,9 +52,20 @@ def valid_text(value: object) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+# Terminal escape sequences, whole: DCS / SOS / PM / APC strings (sixel graphics) and OSC up to their terminator,
+# CSI with its parameters, and two-character escapes; the C1 forms of the same introducers.
+_TERMINAL_ESCAPE = rx.compile(r"(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+                              r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                              r"|(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+                              r"|\x1b[\x20-\x7e]?")
+
+
 def clean_text(value: object) -> str:
     """Display-safe text: valid Unicode (NFC), no invisible or control characters but newlines; spacing kept."""
-    text = unicodedata.normalize("NFC", valid_text(value).replace("\r\n", "\n")).translate(_CLEAN_TABLE)
+    text = valid_text(value)
+    if "\x1b" in text or any("\x80" <= ch <= "\x9f" for ch in text):
+        text = _TERMINAL_ESCAPE.sub("", text)  # a pasted escape sequence is no words (a sixel "#1" is no card)
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n")).translate(_CLEAN_TABLE)
     if text.isascii() and text.isprintable():
         return text
     # Remaining controls (NUL, DEL, C1), format characters (zero-width, bidi overrides), private use, unassigned.

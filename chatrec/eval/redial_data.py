@@ -267,6 +267,7 @@ def measure_ko_mentions(ko_cases: list[RedialCase], en_cases: list[RedialCase], 
             longest[c.dialogue_id] = c
     tp = fp = gold_n = found_n = 0
     missed: list[tuple[str, str]] = []
+    wrong: list[tuple[str, str]] = []
     for c in longest.values():
         en = en_by.get((c.dialogue_id, c.turn_index))
         if en is None or len(en.lines) != len(c.lines):
@@ -280,7 +281,10 @@ def measure_ko_mentions(ko_cases: list[RedialCase], en_cases: list[RedialCase], 
             if ko_line.role != "User":
                 continue
             en_key = f" {title_key(en_line.text)} "
-            gold = {i for i, ks in keys.items() if any(f" {k} " in en_key for k in ks)}
+            named = {i: max((k for k in ks if f" {k} " in en_key), key=len, default="") for i, ks in keys.items()}
+            named = {i: k for i, k in named.items() if k}
+            # "Avengers: Infinity War" names that film, not also "The Avengers" inside it.
+            gold = {i for i, k in named.items() if not any(k != k2 and f" {k} " in f" {k2} " for k2 in named.values())}
             got = set()
             for m in find(ko_line.text):
                 res = m.resolution
@@ -288,8 +292,9 @@ def measure_ko_mentions(ko_cases: list[RedialCase], en_cases: list[RedialCase], 
                     got.add(res.best.item_id)
             tp += len(got & set(c.context_ids))
             fp += len(got - set(c.context_ids))
+            wrong += [(catalog[i].label if i in catalog else i, ko_line.text[:80]) for i in got - set(c.context_ids)]
             gold_n += len(gold)
             found_n += len(gold & got)
             missed += [(catalog[i].label, ko_line.text[:80]) for i in gold - got]
     return {"accepted": tp + fp, "precision": tp / max(tp + fp, 1), "gold": gold_n,
-            "recall": found_n / max(gold_n, 1), "missed": missed}
+            "recall": found_n / max(gold_n, 1), "missed": missed, "wrong": wrong}
