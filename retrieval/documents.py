@@ -35,6 +35,17 @@ class ItemFileError(ValueError):
 
 def document_text(item: Item) -> str:
     """The grounding text for one item (English facts as the sources give them)."""
+    return _text(item, korean_title=True)
+
+
+def lexical_text(item: Item) -> str:
+    """What BM25 matches: the document without the Korean title. The title resolver looks Korean titles up; as
+    description words they would match every film whose title holds 전쟁 or 공포 ("무서운 영화", Scary Movie) and
+    a "2" every sequel, and a Korean description has nothing else to match in English documents."""
+    return _text(item, korean_title=False)
+
+
+def _text(item: Item, korean_title: bool) -> str:
     head = item.label + "."
     parts: list[str] = []
     if item.domain == "book":
@@ -48,7 +59,7 @@ def document_text(item: Item) -> str:
         parts.append(head)
         if item.alt_titles:
             parts.append(f"Also known as {' | '.join(item.alt_titles)}.")
-    if item.title_ko:
+    if item.title_ko and korean_title:
         parts.append(f"Korean title: {item.title_ko}.")
     if item.genres:
         parts.append("Genres: " + ", ".join(item.genres) + ".")

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from . import rx
 from . import lang
-from .documents import DOMAINS, document_text, embedding_text, item_from_json, iter_batches, metadata
+from .documents import DOMAINS, document_text, embedding_text, item_from_json, iter_batches, lexical_text, metadata
 from .embeddings import Embedder
 from .types import Item, Scored, UnknownItemError
 
@@ -127,7 +127,11 @@ class IndexReport:
 # --- lexical side -----------------------------------------------------------------------------------------------
 
 _WORD = rx.compile(r"\w{2,}")  # maximal runs of two or more word characters (what `\b\w\w+\b` found)
-_KO_KEEP = ("NNG", "NNP", "NR", "SL", "SH", "SN", "XR", "VV", "VA", "MAG")
+_KO_KEEP = ("NNG", "NNP", "NR", "SH", "SN", "XR", "VV", "VA", "MAG")
+_HANGUL_OR_DIGITS = rx.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f0-9]+")
+_LATIN_WORDS = rx.compile(r"[^\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\u4e00-\u9fff0-9\s]+")
+# Bump when Tokenizer output changes: stored tokens of another version are made again on open (no re-embedding).
+TOKENIZER_VERSION = 3  # 3: Latin words never through Kiwi; Korean titles are no BM25 words
 
 
 class Tokenizer:
@@ -147,13 +151,13 @@ class Tokenizer:
     def __call__(self, text: str) -> list[str]:
         if not lang.has_hangul(text):
             return self._english(text)
-        toks = lang.tokens(text)
-        out: list[str] = []
-        for t in toks:
+        # Kiwi reads the Hangul and the numbers (2차); Latin words go the English way, because Kiwi cuts foreign
+        # words it does not know ("Kubrick" → "ku" + "brick", "computer" → "compu" + "ter").
+        out = self._english(_HANGUL_OR_DIGITS.sub(" ", text))
+        for t in lang.tokens(_LATIN_WORDS.sub(" ", text)):
             tag = str(t.tag).split("-")[0]
-            if tag not in _KO_KEEP:
-                continue
-            out.extend(self._english(t.form) if tag == "SL" else [t.form])
+            if tag in _KO_KEEP:
+                out.append(t.form)
         return out
 
 
@@ -316,10 +320,24 @@ class KnowledgeStore:
                 self._docs[i] = d or ""
                 self._metas[i] = m or {}
                 self._emb[i] = np.asarray(e, dtype=np.float32)
-        self._tokens = {
-            i: (m["tokens"].split() if "tokens" in m else self._tok(self._docs[i])) for i, m in self._metas.items()
-        }
+        stale = [i for i, m in self._metas.items() if "tokens" not in m or m.get("tokens_v") != TOKENIZER_VERSION]
+        self._tokens = {i: m["tokens"].split() for i, m in self._metas.items() if "tokens" in m}
+        for i in tqdm(stale, desc="tokenising documents", unit="doc", disable=not (stale and self.config.progress)):
+            m = self._metas[i]
+            self._tokens[i] = self._tok(lexical_text(item_from_json(m["item"])) if "item" in m else self._docs[i])
+            self._metas[i] = {**self._metas[i], "tokens": " ".join(self._tokens[i]), "tokens_v": TOKENIZER_VERSION}
+        if stale:
+            self._store_tokens(stale)
         self._rebuild_lexical()
+
+    def _store_tokens(self, ids: list[str]) -> None:
+        """Write re-made tokens back, so that the next open reads them instead of tokenising again."""
+        page = 1000
+        for off in range(0, len(ids), page):
+            part = ids[off:off + page]
+            self._call(self.config, lambda: self._col.update(ids=part, metadatas=[self._metas[i] for i in part]))
+        log.info("knowledge index %s: BM25 tokens of %d documents made again (tokenizer v%d)",
+                 self.config.where, len(ids), TOKENIZER_VERSION)
 
     def _rebuild_lexical(self) -> None:
         ids = list(self._docs)
@@ -349,7 +367,7 @@ class KnowledgeStore:
             updated += old is not None
             doc = document_text(it)
             # BM25 tokens travel in the metadata: re-tokenising 20k documents on every open costs seconds
-            meta["tokens"] = " ".join(self._tok(doc))
+            meta["tokens"], meta["tokens_v"] = " ".join(self._tok(lexical_text(it))), TOKENIZER_VERSION
             todo.append((it, doc, meta))
         if todo:
             bs = min(self.config.batch_size, self._call(self.config, self._client.get_max_batch_size))

@@ -276,8 +276,11 @@ class TitleResolver:
 
     def _index_aliases(self, entries: Sequence[AliasEntry]) -> None:
         prefixes = {iid.split(":", 1)[0] for iid in self.catalog.ids[:50] if ":" in iid}
+        present: set[str] = set()  # title keys of table films the catalog has
         for e in entries:
             rows = self._alias_target(e, prefixes)
+            if rows:
+                present.add(title_key(e.title))
             for name in e.ko:
                 k = alias_key(name)
                 if not k:
@@ -291,6 +294,10 @@ class TitleResolver:
                     self._alias_missing.setdefault(k, f"{e.title} ({e.year})")
                     self.missing_films.setdefault(f"{e.title} ({e.year})", e)
                     self._missing_title.setdefault(title_key(e.title), (e.year, f"{e.title} ({e.year})"))
+        # An English title names the missing film only when no film of that title in the tables is in the catalog
+        # ("The Avengers" is the 2012 film the catalog has, not the 1998 one it lacks).
+        for k in present:
+            self._missing_title.pop(k, None)
 
     def _alias_target(self, e: AliasEntry, prefixes: set[str]) -> list[int]:
         key = title_key(e.title)

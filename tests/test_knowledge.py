@@ -13,6 +13,7 @@ from retrieval.documents import (
     content_hash,
     document_text,
     item_from_json,
+    lexical_text,
     item_to_json,
     metadata,
     read_items_csv,
@@ -25,6 +26,7 @@ from retrieval.knowledge import (
     KnowledgeConfig,
     KnowledgeStore,
     KnowledgeUnavailableError,
+    TOKENIZER_VERSION,
     Tokenizer,
     UnknownGenreError,
     rrf,
@@ -140,6 +142,32 @@ def test_tokenizer_korean_morphemes_and_english_stems():
     assert tok("The Revenge Thrillers") == ["reveng", "thriller"]
     ko = tok("우주를 배경으로 한 잔잔한 SF")
     assert "우주" in ko and "배경" in ko and "sf" in ko and "를" not in ko
+
+
+def test_tokenizer_keeps_latin_words_whole_in_mixed_text():
+    # Kiwi alone cuts unknown foreign words: "Kubrick" → "ku" + "brick" would match nothing an English query has.
+    tok = Tokenizer()
+    mixed = tok("2001: A Space Odyssey (1968). 스탠리 큐브릭 감독. Directed by Stanley Kubrick, a supercomputer HAL 9000.")
+    assert {"kubrick", "supercomput", "2001", "9000", "큐브릭", "감독"} <= set(mixed)
+    assert not {"ku", "brick"} & set(mixed)
+    assert tok("2차 세계대전")[:1] == ["2"]  # a number glued to Hangul is read with it
+
+
+def test_korean_titles_are_no_bm25_words():
+    it = dataclasses.replace(CATALOG[5], title_ko="공포의 저택")
+    assert "공포의 저택" in document_text(it) and "공포의 저택" not in lexical_text(it)
+    assert lexical_text(CATALOG[0]) == document_text(CATALOG[0])
+
+
+def test_stored_tokens_of_an_older_tokenizer_are_made_again(tmp_path, embedder):
+    cfg = KnowledgeConfig(path=tmp_path / "kb", collection=f"tok{next(_names)}", progress=False)
+    store = KnowledgeStore.open(cfg, embedder)
+    store.index(CATALOG)
+    col = store._col  # noqa: SLF001 — an index written by an older release: old tokens, no version
+    col.update(ids=["t:1"], metadatas=[{**store._metas["t:1"], "tokens": "nonsense", "tokens_v": 0}])  # noqa: SLF001
+    reopened = KnowledgeStore.open(cfg, embedder)
+    assert reopened.search("lonely astronaut moon", k=1, mode="bm25").scored.ids == ("t:1",)
+    assert col.get(ids=["t:1"], include=["metadatas"])["metadatas"][0]["tokens_v"] == TOKENIZER_VERSION
 
 
 def test_rrf_known_answer():
