@@ -15,6 +15,9 @@ import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 SCHEMA_VERSION = 2  # 2: dialogue state (state, focus) replaced last_request
+# What the page keeps in the browser, in UTF-8 bytes: well under the web layer's 256 KB request-body cap (Korean text
+# takes three bytes a character), so a reload can always send it back.
+MAX_SNAPSHOT_BYTES = 120_000
 MAX_HISTORY = 40  # turns kept; the prompts use only the last few, the rest is for the UI / saving
 
 
@@ -121,6 +124,23 @@ class Session:
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
 
+    def snapshot(self, max_bytes: int = MAX_SNAPSHOT_BYTES) -> str:
+        """The JSON the browser keeps, at most `max_bytes` in UTF-8: the oldest turns go first, then card notes
+        and the long id lists (what was shown, mentioned), never the likes, dislikes, seen marks or the request."""
+        s = self.copy()
+        while True:
+            text = s.to_json()
+            if len(text.encode("utf-8")) <= max_bytes:
+                return text
+            if len(s.history) > 2:
+                del s.history[:max(1, len(s.history) // 4)]
+            elif s.card_notes or s.shown[:-20] or s.mentioned[:-20]:
+                s.card_notes, s.shown, s.mentioned = {}, s.shown[-20:], s.mentioned[-20:]
+            elif s.history:
+                s.history = []
+            else:
+                return text  # likes and marks alone: their ids are capped when restored
+
     @classmethod
     def from_json(cls, text: str | bytes) -> "Session":
         """A saved session, checked against a schema derived from the dataclass fields (nested ones included).
@@ -154,6 +174,8 @@ class Session:
 
 
 MAX_SAVED_CHARS = 200_000  # a session saved in the browser larger than this is not read at all
+MAX_WISH_TEXT = 300  # the free-text wish and other strings of a saved wish
+MAX_WISH_LIST = 20
 MAX_SAVED_LIST = 500  # ids kept per list of a saved session (liked, disliked, seen, shown, mentioned)
 MAX_SAVED_TEXT = 4000  # characters per saved turn / note
 
@@ -162,8 +184,6 @@ def restore(text: Any, known: Callable[[str], bool]) -> Session:
     """A session saved in the browser (or forged), made safe to continue: the schema and version are checked
     (Session.from_json; ValueError otherwise), ids the catalog does not hold are dropped, every list and text is
     capped, and dialogue state that does not validate is dropped. What comes back can run any turn."""
-    from .request import Request, Wish
-
     if not isinstance(text, (str, bytes)) or len(text) > MAX_SAVED_CHARS:
         raise ValueError("saved session is missing or too large; start a new session")
     s = Session.from_json(text)
@@ -183,13 +203,59 @@ def restore(text: Any, known: Callable[[str], bool]) -> Session:
     s.focus = s.focus if s.focus and known(s.focus) else None
     if s.domain not in ("movie", "book"):
         s.domain = "movie"
-    s.state = s.state if _valid(Wish, s.state) else {}
-    s.parked = {d: w for d, w in s.parked.items() if d in ("movie", "book") and _valid(Wish, w)}
+    s.state = _bounded_wish(s.state, known)
+    s.parked = {d: w for d, w in ((d, _bounded_wish(w, known)) for d, w in s.parked.items())
+                if d in ("movie", "book") and w}
     p = s.pending
     if p is not None and not (p.options and all(known(i) for i in p.options[:20]) and len(p.options) <= 20
-                              and (p.request is None or _valid(Request, p.request))):
+                              and p.polarity in _POLARITIES and p.domain in ("movie", "book")
+                              and (p.request is None or _bounded_request(p.request, known) is not None)):
         s.pending = None
+    if s.pending is not None:
+        s.pending.text = s.pending.text[:100]
+        s.pending.request = _bounded_request(s.pending.request, known) if s.pending.request else None
     return s
+
+
+def _bounded_wish(data: Any, known: Callable[[str], bool]) -> dict[str, Any]:
+    """A saved wish that a turn can run on: it validates, its words are ones the lexicons know (a tone key this
+    version lacks would fail every later turn), its strings and lists are capped and its ids are in the catalog;
+    {} otherwise."""
+    from retrieval.lang import COUNTRY_NAMES, GENRES, THEME_KEYWORDS, TONE_BY_KEY
+
+    from .request import Wish
+
+    if not data or not _valid(Wish, data):
+        return {}
+    w = Wish.model_validate(data)
+    vocab = {"genres": GENRES, "genres_any": GENRES, "exclude_genres": GENRES, "soft_genres": GENRES,
+             "tones": TONE_BY_KEY, "themes": THEME_KEYWORDS, "exclude_themes": THEME_KEYWORDS,
+             "origins": COUNTRY_NAMES, "exclude_origins": COUNTRY_NAMES}
+    update: dict[str, Any] = {k: [x for x in getattr(w, k) if x in allowed][:MAX_WISH_LIST] for k, allowed in vocab.items()}
+    update["exclude_ids"] = [i for i in w.exclude_ids if known(i)][:MAX_SAVED_LIST]
+    update["anchors"] = [i for i in w.anchors if known(i)][:MAX_WISH_LIST]
+    update["people"] = w.people[:MAX_WISH_LIST]
+    update["soft_people"] = [p[:100] for p in w.soft_people[:MAX_WISH_LIST]]
+    update["query"] = w.query[:MAX_WISH_TEXT]
+    update["period_label"] = w.period_label[:40]
+    return w.model_copy(update=update).model_dump()
+
+
+def _bounded_request(data: Any, known: Callable[[str], bool]) -> dict[str, Any] | None:
+    from .request import Request
+
+    if not _valid(Request, data):
+        return None
+    r = Request.model_validate(data)
+    wish = _bounded_wish(r.wish.model_dump(), known)
+    if not wish:
+        return None
+    refs = [ref for ref in r.refs if known(ref.item_id)][:MAX_WISH_LIST]
+    return r.model_copy(update={"refs": refs, "notes": [], "unknown": r.unknown[:4], "missing": r.missing[:4]}
+                        ).model_dump() | {"wish": wish}
+
+
+_POLARITIES = ("like", "dislike", "seen", "unseen", "exclude", "details", "compare", "neutral")
 
 
 def _valid(model, data: Any) -> bool:

@@ -145,7 +145,9 @@ class Settings(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------------ URLs
-_URL = rx.compile(r"\b[a-z][a-z0-9+.-]*://[^\s<>\"'`]+", rx.IGNORECASE)
+# A URL with everything up to the host, user:password included whatever its characters ("pa'ss@", "p@ss@"), then
+# the rest up to a space or a quote.
+_URL = rx.compile(r"\b[a-z][a-z0-9+.-]*://(?:[^\s/]*@)?[^\s<>\"'`]+", rx.IGNORECASE)
 
 
 def safe_url(url: str | None) -> str | None:

@@ -37,6 +37,12 @@ def test_safe_url(url, shown):
     assert safe_url(url) == shown
 
 
+@pytest.mark.parametrize("password", ["pa'ss", "p@ss", 'p"ss', "p`s<s>"])
+def test_redact_urls_hides_passwords_of_any_characters(password):
+    shown = redact_urls(f"LLM at http://alice:{password}word@127.0.0.1:9/v1?k=1 is down")
+    assert shown == "LLM at http://127.0.0.1:9/v1 is down"
+
+
 def test_bad_setting_is_a_usage_error_without_the_value(capsys):
     with pytest.raises(SystemExit) as e:
         from_args(["--llm-api-key", "sk-SECRET", "--n-recs", "sk-SECRET-too"], env={})

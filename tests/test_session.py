@@ -108,3 +108,37 @@ def test_unmark_takes_back_any_mark():
     s.show(["b"])
     assert s.unmark("a") and s.unmark("b") and not s.unmark("c")
     assert s.liked == [] and s.seen == [] and "b" not in s.excluded()
+
+
+def test_restore_bounds_the_saved_wish_and_question():
+    """A saved wish with a tone key this version lacks, a junk polarity or an endless query must not make every later
+    turn apologise (issue 24): unknown words go, strings and lists are capped, a bad question is dropped."""
+    import json
+
+    from chatrec.session import MAX_WISH_TEXT, restore
+
+    known = lambda i: i.startswith("mls:")  # noqa: E731
+    s = Session(state={"genres": ["Comedy", "Nonsense"], "tones": ["light", "ecstatic"], "query": "x" * 50_000,
+                       "anchors": ["mls:1", "evil:1"], "origins": ["KR", "ZZ"]},
+                pending=Clarification(text="Titanic" * 100, options=["mls:1", "mls:2"], polarity="weird"))
+    s2 = Session(pending=Clarification(text="t", options=["mls:1"], polarity="like",
+                                       request={"intent": "recommend", "wish": {"tones": ["nope"]}}))
+    got = restore(s.to_json(), known)
+    assert got.state["genres"] == ["Comedy"] and got.state["tones"] == ["light"] and got.state["origins"] == ["KR"]
+    assert len(got.state["query"]) == MAX_WISH_TEXT and got.state["anchors"] == ["mls:1"]
+    assert got.pending is None  # "weird" is no polarity
+    got2 = restore(json.dumps(json.loads(s2.to_json())), known)
+    assert got2.pending is not None and got2.pending.request["wish"]["tones"] == []
+
+
+def test_snapshot_stays_under_the_body_cap_in_bytes():
+    from chatrec.session import MAX_SNAPSHOT_BYTES, restore
+
+    s = Session(language="ko")
+    for n in range(40):
+        s.add_turn("user", "가" * 3900)  # Korean: three bytes a character
+    s.like("mls:1")
+    snap = s.snapshot()
+    assert len(snap.encode("utf-8")) <= MAX_SNAPSHOT_BYTES
+    back = restore(snap, lambda i: True)
+    assert back.liked == ["mls:1"] and back.history  # the newest turns and every mark survive

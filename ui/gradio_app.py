@@ -36,6 +36,7 @@ from chatrec.engine import MAX_MESSAGE_CHARS
 from chatrec.events import Card, Cards, Event, Notice, TextChunk
 from chatrec.explain import display_genres, display_title, explain
 from chatrec.request import ItemRef, Request, Wish
+from chatrec.session import MAX_SNAPSHOT_BYTES
 from chatrec.session import restore as restore_session
 from chatrec.settings import redact_urls
 from retrieval import rx
@@ -45,7 +46,7 @@ from .http_guard import HTTPGuard, allowed_hosts_for
 from .i18n import EXAMPLES, feedback_done, normalise_language, rerank_label, t
 from .taste import MARK_ICONS, export_markdown, marked_choices
 from .inputs import Choice, ChoiceMenu, Count, PickList
-from .sessions import SessionLimits, start_sweeper
+from .sessions import SessionLimits, expiring_state, joined, start_sweeper
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ MAX_ID_CHARS = 64  # longer than any catalog id
 MAX_QUERY_CHARS = 200
 MAX_PICKS = 20  # onboarding likes per click
 MAX_LABELS = 1000  # search results remembered per session (to label ticked titles)
+# The textbox takes a longer paste than the engine reads, so the engine can say it read only the first part (a
+# browser cutting at the limit would say nothing).
+PASTE_CHARS = 4 * MAX_MESSAGE_CHARS
 MAX_QUEUED = 512  # events waiting in Gradio's queue, all sessions together
 BUSY_WAIT_S = 60.0  # how long an event waits for the same session's previous event before saying "busy"
 # Streamed updates are re-sent whole (the history and every card slot): at most one per interval besides the first
@@ -582,14 +586,16 @@ class ChatController:
     @staticmethod
     def snapshot(conv: Conversation | None) -> str:
         """What the browser keeps (localStorage) between reloads: the engine's session as JSON."""
-        return conv.session.to_json() if isinstance(conv, Conversation) else ""
+        return conv.session.snapshot() if isinstance(conv, Conversation) else ""
 
     def restore(self, saved: Any, lang: str) -> tuple:
         """A reload: the saved session, validated (unknown ids dropped, sizes capped, a forged or outdated one
         refused), comes back with its chat and cards. Returns (conv, chatbot, cards_json, *bodies)."""
         lang = language_input(lang)
         conv = self.new_conversation(lang)
-        if saved:
+        if saved == TOO_LARGE:
+            conv.messages.append({"role": "assistant", "content": as_text_html(t("restore_failed", lang))})
+        elif saved:
             try:
                 session = restore_session(saved, known=lambda i: self.engine.item(i) is not None)
             except ValueError as e:
@@ -754,8 +760,13 @@ PAGE_JS = """
 """
 
 STORAGE_KEY = "chatrec-session"
+TOO_LARGE = "saved-session-too-large"  # what the page sends instead of a saved session over the cap
 SAVE_JS = f"(v) => {{ if (v) localStorage.setItem('{STORAGE_KEY}', v); }}"
-LOAD_JS = f"(s, l) => [localStorage.getItem('{STORAGE_KEY}') || '', l]"
+# A saved session too large for the request-body cap (one saved by an older version) is dropped here, in the page,
+# and the server is told so: it says what happened instead of the browser showing "Request body too large".
+LOAD_JS = (f"(s, l) => {{ const v = localStorage.getItem('{STORAGE_KEY}') || ''; "
+           f"if (new TextEncoder().encode(v).length > {MAX_SNAPSHOT_BYTES}) "
+           f"{{ localStorage.removeItem('{STORAGE_KEY}'); return ['{TOO_LARGE}', l]; }} return [v, l]; }}")
 
 DOWNLOAD_JS = """
 (text) => {
@@ -784,7 +795,7 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
         # One Conversation per browser session, made when the session first needs it (a function, not a value:
         # Gradio calls it per session; a value would be deep-copied from one shared object).
         # It expires `limits.idle_s` after its last update (ui/sessions.py); the browser keeps a saved copy.
-        conv = gr.State(lambda: ctl.new_conversation(), time_to_live=limits.idle_s)
+        conv = expiring_state(lambda: ctl.new_conversation(), limits.idle_s)
         # The session as JSON in this browser's localStorage, so a reload continues it. Read by the load event's
         # own script (gr.BrowserState fills its value after the load event may already have run); whatever it
         # holds is validated by ChatController.restore before use.
@@ -805,7 +816,7 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
                 with gr.Row():
                     msg = gr.Textbox(label=t("message", lang0), placeholder=t("message_placeholder", lang0),
                                      elem_id="msg", scale=5, lines=1, max_lines=4, autofocus=True,
-                                     max_length=MAX_MESSAGE_CHARS)
+                                     max_length=PASTE_CHARS)
                     send = gr.Button(t("send", lang0), variant="primary", elem_id="send", scale=1, min_width=80)
                 with gr.Row():
                     ex_label = gr.Markdown(f"**{t('examples', lang0)}**")
@@ -934,7 +945,7 @@ def launch_ui(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, sha
     addresses). `auth=(user, password)` puts Gradio's login page in front, for a shared deployment.
     """
     guard = Middleware(HTTPGuard, allowed_hosts=None if share else allowed_hosts_for(host, allowed_hosts),
-                       fn_indices=tuple(demo.fns))
+                       fn_indices=tuple(demo.fns), known_session=lambda sid: joined(demo, sid))
     start_sweeper(demo, limits)
     return demo.launch(state_session_capacity=limits.max_sessions, server_name=host, server_port=port, share=share, css=CSS, js=PAGE_JS,
                        prevent_thread_lock=not block,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import socket
 from typing import Awaitable, Callable, Collection, Iterable
+from urllib.parse import parse_qs
 
 Scope = dict
 Message = dict
@@ -28,6 +29,8 @@ BLOCKED_PREFIXES = (
     "/gradio_api/upload", "/gradio_api/deep_link", "/monitoring", "/gradio_api/run-history", "/gradio_api/runs",
     "/gradio_api/process_recording", "/gradio_api/vibe-", "/gradio_api/undo-vibe-edit", "/gradio_api/dev/",
     "/gradio_api/proxy=", "/gradio_api/stream/",
+    # The REST routes beside the queue (the page and gradio_client use the queue only): they answered 500.
+    "/gradio_api/call/", "/gradio_api/run/", "/call/", "/run/",
 )
 SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
@@ -37,6 +40,8 @@ SECURITY_HEADERS = (
 )
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _QUEUE_JOIN = "/gradio_api/queue/join"
+_QUEUE_DATA = "/gradio_api/queue/data"
+MAX_SESSION_HASH = 64  # Gradio's hashes are 11 characters; anything far longer is no browser's
 
 
 def allowed_hosts_for(bind_host: str, extra: Iterable[str] = ()) -> frozenset[str]:
@@ -68,8 +73,12 @@ class HTTPGuard:
     """ASGI middleware; `allowed_hosts=None` switches the Host check off (a share link's tunnel host)."""
 
     def __init__(self, app, *, allowed_hosts: Collection[str] | None, fn_indices: Collection[int] = (),
-                 max_body_bytes: int = MAX_BODY_BYTES, trust_forwarded: bool = False):
+                 max_body_bytes: int = MAX_BODY_BYTES, trust_forwarded: bool = False,
+                 known_session: Callable[[str], bool] | None = None):
         self.app = app
+        # Whether a session hash joined the queue (its event stream exists): an unknown one is answered 404 here,
+        # not by an exception inside the stream (a 78-line traceback per request).
+        self.known_session = known_session
         self.allowed_hosts = None if allowed_hosts is None else frozenset(allowed_hosts)
         self.fn_indices = frozenset(fn_indices)
         self.max_body_bytes = max_body_bytes
@@ -88,6 +97,10 @@ class HTTPGuard:
         if not self.trust_forwarded:
             headers = [(k, v) for k, v in headers if not k.startswith(b"x-forwarded-") and k != b"forwarded"]
         scope = {**scope, "headers": headers}
+        if path == _QUEUE_DATA and self.known_session is not None:
+            sid = _session_hash(scope)
+            if not sid or not self.known_session(sid):
+                return await _reply(scope, receive, send, 404, "Unknown session")
         if scope["type"] == "http" and scope.get("method") in _BODY_METHODS:
             length = next((v for k, v in headers if k == b"content-length"), None)
             if length is None:
@@ -97,16 +110,24 @@ class HTTPGuard:
             if path == _QUEUE_JOIN and self.fn_indices:
                 body = await _read_body(receive)
                 if not self._valid_join(body):
-                    return await _reply(scope, receive, send, 422, "Unknown or missing fn_index")
+                    return await _reply(scope, receive, send, 422, "Unknown or missing fn_index or session_hash")
                 receive = _replay(body, receive)
         await self.app(scope, receive, _with_headers(send))
 
     def _valid_join(self, body: bytes) -> bool:
         try:
-            fn = json.loads(body).get("fn_index")
+            doc = json.loads(body)
+            fn, sid = doc.get("fn_index"), doc.get("session_hash")
         except (ValueError, AttributeError, RecursionError):
             return False
-        return isinstance(fn, int) and not isinstance(fn, bool) and fn in self.fn_indices
+        return (isinstance(fn, int) and not isinstance(fn, bool) and fn in self.fn_indices
+                and isinstance(sid, str) and 0 < len(sid) <= MAX_SESSION_HASH)
+
+
+def _session_hash(scope: Scope) -> str:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash", [""])
+    sid = values[0]
+    return sid if len(sid) <= MAX_SESSION_HASH else ""
 
 
 def _with_headers(send: Send) -> Send:

@@ -19,6 +19,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
+import gradio as gr
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +29,28 @@ class SessionLimits:
     idle_s: float = 1800.0
     max_sessions: int = 500
     sweep_s: float = 30.0
+
+
+def expiring_state(factory, idle_s: float) -> gr.State:
+    """gr.State living `idle_s` after its last update, whose page config does not publish its delete callback
+    (Gradio writes the callback's repr, a function address, into /config). An instance override, not a subclass:
+    Gradio's component metaclass writes a .pyi file beside the module of every component subclass at import."""
+    state = gr.State(factory, time_to_live=idle_s)
+    base = state.get_config
+
+    def get_config(*args, **kwargs):
+        config = base(*args, **kwargs)
+        config.pop("delete_callback", None)
+        return config
+
+    state.get_config = get_config
+    return state
+
+
+def joined(blocks, session_hash: str) -> bool:
+    """Has this session hash joined the queue of `blocks` (so its event stream exists)?"""
+    queue = getattr(blocks, "_queue", None)
+    return queue is not None and session_hash in queue.pending_messages_per_session
 
 
 def drop_idle(state_holder, idle_s: float, now: datetime.datetime | None = None) -> int:

@@ -379,3 +379,65 @@ def test_optional_login(parts):
                    download_files=False)
         out = c.submit(message="Recommend movies like The Matrix", api_name="/chat").result(timeout=CALL_TIMEOUT_S)
         assert out[2]
+
+
+# ------------------------------------------------------------------------------------------------ 10. round two (#24)
+@pytest.mark.parametrize("query", ["?session_hash=never-joined", "?session_hash=", "", "?session_hash=" + "x" * 100])
+def test_an_unknown_sessions_event_stream_is_a_404_without_a_traceback(app, query, capfd, caplog):
+    status, _, body = request(app, "GET", "/gradio_api/queue/data" + query)
+    assert status == 404 and "Traceback" not in body
+    out = capfd.readouterr()
+    assert "Traceback" not in out.out + out.err + caplog.text
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/call/v2"), ("POST", "/gradio_api/call/chat"), ("GET", "/gradio_api/call/chat/abc"),
+    ("POST", "/run/predict"), ("POST", "/gradio_api/run/chat"), ("GET", "/api"), ("POST", "/api/predict"),
+])
+def test_rest_routes_beside_the_queue_are_client_errors(app, method, path):
+    body = json.dumps({"data": ["Recommend movies like The Matrix"]}).encode() if method == "POST" else None
+    status, _, text = request(app, method, path, body, {"Content-Type": "application/json"})
+    assert 400 <= status < 500 and "Traceback" not in text
+
+
+@pytest.mark.parametrize("session_hash", ["", None, 123, "x" * 65])
+def test_joining_without_a_usable_session_hash_is_a_client_error(app, session_hash):
+    config = json.loads(request(app, "GET", "/config")[2])
+    fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "chat")
+    body = {"data": ["hi", None, "en", 5, "movie", "score", "none"], "fn_index": fn, "session_hash": session_hash}
+    status, _, text = request(app, "POST", "/gradio_api/queue/join", json.dumps(body).encode(),
+                              {"Content-Type": "application/json"})
+    assert status == 422 and "Traceback" not in text
+
+
+def test_the_page_config_shows_no_function_address(app):
+    import re
+
+    status, _, body = request(app, "GET", "/config")
+    assert status == 200 and not re.search(r"0x[0-9a-fA-F]{6,}", body)
+
+
+def test_a_long_paste_is_read_in_part_and_the_user_told(app):
+    from chatrec.engine import MAX_MESSAGE_CHARS
+
+    config = json.loads(request(app, "GET", "/config")[2])
+    box = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "msg")
+    assert box["props"]["max_length"] >= 5000, "the page would cut a paste without a word"
+    paste = "Recommend movies like The Matrix. " + "and something with a twist " * 185  # ~5,000 characters
+    history, cards = chat(client(app), paste)
+    reply = texts(history, "assistant")[-1]
+    assert f"{MAX_MESSAGE_CHARS:,}" in reply and cards
+
+
+def test_a_saved_session_too_large_to_send_is_dropped_with_a_word(parts):
+    """The page drops a saved session over the body cap (LOAD_JS) and sends a marker; the reply says so."""
+    from app import ui_config
+    from chatrec.session import MAX_SNAPSHOT_BYTES
+    from ui.gradio_app import LOAD_JS, TOO_LARGE, ChatController
+    from ui.i18n import t
+
+    assert str(MAX_SNAPSHOT_BYTES) in LOAD_JS and TOO_LARGE in LOAD_JS
+    ctl = ChatController(parts.engine, ui_config(parts.built))
+    conv, chatbot, *_ = ctl.restore(TOO_LARGE, "ko")
+    assert texts(chatbot, "assistant")[-1].strip() == t("restore_failed", "ko").strip()
+    assert conv.session.liked == [] and not conv.session.history
