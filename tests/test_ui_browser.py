@@ -43,17 +43,30 @@ def browser():
             b.close()
 
 
+def open_page(ctx, url: str):
+    """A new page of `ctx` at `url`, once it has loaded: the saved session is back and, on a Korean browser, the
+    labels are Korean. Waiting on the page's own state, not on time, keeps the tests true on a busy machine."""
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    # A Gradio page never reaches "networkidle" (its event stream stays open): wait for its state instead.
+    pg.goto(url, wait_until="domcontentloaded")
+    wait_loaded(pg)
+    return pg
+
+
+def wait_loaded(pg) -> None:
+    pg.wait_for_selector("html[data-chatrec-loaded]", state="attached")
+    if pg.evaluate("() => navigator.language").lower().startswith("ko"):
+        pg.wait_for_function("() => document.querySelector('#send').innerText.includes('보내기')")
+
+
 @pytest.fixture
 def page(browser, app_url):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1100}, locale="ko-KR")
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
+    pg = open_page(ctx, app_url)
     dialogs: list[str] = []
     pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     pg.dialogs = dialogs
-    # A Gradio page never reaches "networkidle" (its event stream stays open): wait for a selector instead.
-    pg.goto(app_url, wait_until="domcontentloaded")
-    pg.wait_for_selector("#msg textarea")
     yield pg
     ctx.close()
 
@@ -153,8 +166,12 @@ def test_korean_cards_titles_links_like_keeps_card_taste_panel_and_reload(page):
     page.wait_for_selector("#marks label")
     assert "👍" in page.inner_text("#marks")
 
-    # A reload continues the session from the browser's storage: the cards and the marks come back.
+    # A reload continues the session from the browser's storage: the cards and the marks come back. The page saves
+    # after each event has finished; reloading before the like's save lands would restore the session without it.
+    page.wait_for_function("(id) => { const v = localStorage.getItem('chatrec-session') || '';"
+                           " return v && JSON.parse(v).liked.includes(id) }", arg=first)
     page.reload(wait_until="domcontentloaded")
+    wait_loaded(page)
     page.wait_for_function("(id) => { const e = document.querySelector('#card-0 .rec-card');"
                            " return e && e.dataset.itemId === id }", arg=first)
     page.wait_for_function("() => document.querySelector('#marks').innerText.includes('👍')")
@@ -186,7 +203,7 @@ def test_forged_saved_session_starts_afresh(browser, app_url):
     pg.set_default_timeout(TIMEOUT_MS)
     pg.add_init_script("localStorage.setItem('chatrec-session', '{\"liked\": [[1]], \"version\": 2}')")
     pg.goto(app_url, wait_until="domcontentloaded")
-    pg.wait_for_selector("#msg textarea")
+    wait_loaded(pg)
     pg.wait_for_function("() => document.querySelector('#chatbot').innerText.includes('starting afresh')")
     send(pg, "Recommend movies like The Matrix")
     pg.wait_for_function("() => document.querySelectorAll('.rec-slot .rec-card').length >= 3")
@@ -203,10 +220,7 @@ def test_korean_ime_style_search(page):
 def test_phone_layout_chat_then_cards_then_panels(browser, app_url):
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="ko-KR", device_scale_factor=2,
                               is_mobile=True, has_touch=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.goto(app_url, wait_until="domcontentloaded")
-    pg.wait_for_selector("#msg textarea")
+    pg = open_page(ctx, app_url)
     send(pg, "인터스텔라 같은 영화 추천해줘")
     pg.wait_for_function("() => document.querySelectorAll('.rec-slot .rec-card').length >= 3")
     top = {sel: pg.eval_on_selector(sel, "e => e.getBoundingClientRect().top + window.scrollY")
@@ -223,10 +237,7 @@ def test_phone_layout_chat_then_cards_then_panels(browser, app_url):
 
 def test_journeys_in_the_taste_panel_steer_the_next_picks(browser, app_url):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1100}, locale="en-US")
-    pg = ctx.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    pg.goto(app_url, wait_until="domcontentloaded")
-    pg.wait_for_selector("#msg textarea")
+    pg = open_page(ctx, app_url)
     for query, title in (("toy story", "Toy Story (1995)"), ("finding nemo", "Finding Nemo"),
                          ("the matrix", "The Matrix (1999)"), ("terminator 2", "Terminator 2")):
         pg.fill("#title-search textarea", query)

@@ -768,6 +768,11 @@ LOAD_JS = (f"(s, l) => {{ const v = localStorage.getItem('{STORAGE_KEY}') || '';
            f"if (new TextEncoder().encode(v).length > {MAX_SNAPSHOT_BYTES}) "
            f"{{ localStorage.removeItem('{STORAGE_KEY}'); return ['{TOO_LARGE}', l]; }} return [v, l]; }}")
 
+# The browser's language, once the saved session is back; the page then marks itself loaded (data-chatrec-loaded),
+# which scripts driving it (the browser tests, a screen reader's user script) can wait on instead of a delay.
+LANG_JS = ("() => { document.documentElement.dataset.chatrecLoaded = '1'; "
+           "return (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en'; }")
+
 DOWNLOAD_JS = """
 (text) => {
   if (!text) return;
@@ -923,7 +928,7 @@ def build_ui(engine: EngineLike, config: UIConfig | None = None, *, concurrency:
         # nothing was said yet (the toggle can switch it any time).
         demo.load(ctl.restore, [saved, lang], [conv, chatbot, cards_json, *card_outputs], js=LOAD_JS, **quiet).then(
             ctl.taste, [conv, lang], [marks, journeys], **quiet).then(
-            None, None, [lang], js="() => (navigator.language || 'en').toLowerCase().startsWith('ko') ? 'ko' : 'en'")
+            None, None, [lang], js=LANG_JS)
 
     # A bounded queue: past MAX_QUEUED waiting events a client gets "queue full" (HTTP 503) instead of a server
     # that piles up work.
