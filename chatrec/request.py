@@ -152,6 +152,9 @@ class Request(_Model):
     act: str = ""  # the dialogue act the learned model read (chatrec/acts.py), "" when it was not asked
     act_sub: str = ""
     unsure: bool = False  # an in-domain line nothing could place: keep the cards and ask how to go on
+    # Likes the rules assumed from an item named or pointed at in a request, with no verdict word ("more like the
+    # second one", "Aliens?"): a line the act model reads as a question about them takes them back.
+    assumed: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)  # decisions taken while reading the turn
 
     def ids(self, *polarities: str) -> list[str]:

@@ -17,13 +17,16 @@ Every decision is logged with its reason (`Request.notes`, and the title scan at
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Mapping, Sequence
 
+from bm25s.stopwords import STOPWORDS_EN
 from pydantic import BaseModel, Field
 
 from retrieval import lang, rx
+from retrieval.documents import lexical_text
 from retrieval.lang import GENRES, Hit, detect_language, hangul_share  # noqa: F401 (re-exported for callers)
 from retrieval.people import PeopleIndex
 from retrieval.textnorm import fold_for_matching
@@ -1127,6 +1130,7 @@ class Understander:
             if r.polarity in ("neutral", "details") and (_RX["recommend"].search(text) or question == "similar"
                                                          or r.via == "ordinal"):
                 r.polarity = "like"  # "Inception, please" / "more like the second one": the item anchors the request
+                req.assumed.append(r.item_id)
         likes = [r.item_id for r in item_refs if r.polarity == "like"]
         req.wish.anchors = likes + [a for a in req.wish.anchors if a not in likes]
 
@@ -1209,6 +1213,8 @@ class Understander:
             # "내일 날씨 어때?" with a film in focus: no film is named and the model is sure, whatever the rules read.
             req.intent, req.refs, req.question, req.page = "off_topic", [], None, False
             return req
+        if self._asks_about_assumed(req, pred, lex):
+            return self._question_about(req, pred)
         if self._concrete(req, lex) or (req.intent == "recommend" and pred.act == "request"
                                         and lang.informative(req.wish.query)):
             if (req.intent in ("details", "predict") and pred.act == "request" and pred.p("request") >= ACT_OVERRULES
@@ -1221,7 +1227,49 @@ class Understander:
                 req.new_topic = bool(req.refs)
                 req.notes.append("a request in words outranks the question the rules read about a film")
             return req
+        if pred.act == "feedback" and pred.sub == "correction" and self._correct(req, text, session, lex):
+            return req
         return self._act_decides(req, pred, session, about_films)
+
+    def _correct(self, req: Request, text: str, session: Session, lex: _Lexicon) -> bool:
+        """A correction of an earlier verdict ("wait no, I meant I didn't like it", "아 잘못 말했어, 별로였어"): the
+        verdict the line states replaces the one on the most recently named item that carries one."""
+        marked = {**{i: "seen" for i in session.seen}, **{i: "like" for i in session.liked},
+                  **{i: "dislike" for i in session.disliked}}
+        target = next((i for i in reversed(session.mentioned) if i in marked), None)
+        if target is None:
+            return False
+        spans = list(lex.demonstratives) or [(len(text), len(text)), (0, 0)]
+        pol = next((p for p in (self._polarity(text, s, e) for s, e in spans)
+                    if p in ("like", "dislike", "seen", "unseen")), None)
+        if pol is None or pol == marked[target]:
+            return False
+        req.intent = "feedback"
+        req.refs = [ItemRef(item_id=target, polarity=pol, via="focus")]
+        req.notes.append(f"a correction: {target} is now {pol} (was {marked[target]})")
+        return True
+
+    @staticmethod
+    def _asks_about_assumed(req: Request, pred: ActPrediction, lex: _Lexicon) -> bool:
+        """A line the model is sure asks a question, whose only likes the rules assumed from naming items and
+        which states no wish: the items are what the question is about ("is the third one long?", "Alien or
+        Aliens, which one is scarier?", "세번째 거 무서워요?"), not a taste."""
+        return (req.intent == "recommend" and bool(req.assumed) and pred.act == "question"
+                and pred.p("question") >= ACT_OVERRULES and set(req.liked) <= set(req.assumed)
+                and not lex.has_wish and not req.wish.exclude_ids and not req.page)
+
+    @staticmethod
+    def _question_about(req: Request, pred: ActPrediction) -> Request:
+        items = [r for r in req.refs if r.item_id in req.assumed]
+        compare = len(items) >= 2
+        req.intent = "compare" if compare else "details"
+        req.question = None if compare else _ACT_QUESTION.get(pred.sub)
+        req.refs = [r.model_copy(update={"polarity": "compare" if compare else "details"}) for r in items[:2]]
+        req.wish.anchors = [a for a in req.wish.anchors if a not in req.assumed]
+        req.new_topic = req.refine = False
+        req.assumed = []
+        req.notes.append("a question about the items named, not a taste: no like")
+        return req
 
     @staticmethod
     def _concrete(req: Request, lex: _Lexicon) -> bool:
@@ -1327,6 +1375,9 @@ class Understander:
         if idx is None or not -len(opts) <= idx < len(opts):
             by_year = self._by_year(opts, text)
             idx = opts.index(by_year) if by_year else None
+        if idx is None:
+            by_words = self._by_description(opts, text)
+            idx = opts.index(by_words) if by_words else None
         if idx is None and self.resolver is not None:
             for m in self.resolver.find_mentions(text):
                 hit = [x.item_id for x in m.resolution.matches if x.item_id in opts]
@@ -1355,6 +1406,49 @@ class Understander:
             base.intent = "feedback"
         base.notes.append(f"answer to 'which {pending.text}?': {chosen}")
         return base
+
+    def _by_description(self, options: Sequence[str], text: str) -> str | None:
+        """The one option that fits best what the answer says of it: a year by its last two digits ("98년도꺼",
+        "the '98 one"), its genres, countries and period as the lexicons read them, and the words of its
+        description ("the korean monster one"). None when nothing fits or two options fit as well."""
+        if len(text.split()) > MAX_ANSWER_WORDS or _RX["recommend"].search(text):
+            return None  # a line that asks for something else is no description of an option
+        lex = self._lexicon(text)
+        short = {int(m.group(1)) for m in rx.finditer(r"(?:^|[^\d])'?(\d{2})(?:[^\d]|$)", text)}
+        words = set(self._words(text))
+        years = sorted((it.year, i) for i in options if (it := self._item(i)) is not None and it.year)
+        by_age = {}
+        if years and _ANSWER_NEWER.search(text):
+            by_age[years[-1][1]] = 1.5
+        elif years and _ANSWER_OLDER.search(text):
+            by_age[years[0][1]] = 1.5
+        scores = []
+        for i in options:
+            it = self._item(i)
+            if it is None:
+                scores.append(0.0)
+                continue
+            score = 2.0 * (it.year is not None and it.year % 100 in short) + by_age.get(i, 0.0)
+            score += len(set(lex.genres + lex.genres_any) & set(it.genres))
+            score += len(set(lex.origins) & set(it.countries))
+            p = lex.period
+            score += bool(p.label and it.year and (p.year_from or 0) <= it.year <= (p.year_to or 9999))
+            score += 0.5 * len(words & set(self._words(lexical_text(it))))
+            scores.append(score)
+        best = max(scores, default=0.0)
+        if best <= 0 or scores.count(best) > 1:
+            return None
+        return options[scores.index(best)]
+
+    @functools.cached_property
+    def _stemmer(self):
+        import Stemmer
+
+        return Stemmer.Stemmer("english")
+
+    def _words(self, text: str) -> list[str]:
+        """Stemmed English content words (the options' documents are English)."""
+        return self._stemmer.stemWords([w for w in rx.findall(r"[a-z]{3,}", text.lower()) if w not in _ANSWER_STOP])
 
     def _by_year(self, options: Sequence[str], text: str) -> str | None:
         """The one option released in a year written in the text, or None when none or several fit."""
@@ -1402,6 +1496,12 @@ def _standing_wish(session: Session) -> bool:
 
 # The refusal ("I can only help with movies and books") needs the act model this sure, and a line with no film
 # words, titles or wishes in it; from this probability a request in words outranks a question the rules read.
+MAX_ANSWER_WORDS = 8  # a description of one option ("the korean monster one") is short
+# Words of an answer that describe no option: function words and the words of the question itself.
+_ANSWER_STOP = frozenset(STOPWORDS_EN) | {"one", "movie", "film", "version", "the", "that", "mean", "meant", "original",
+                                         "new", "old", "older", "newer"}
+_ANSWER_NEWER = rx.compile(r"\b(?:new|newer|newest|recent|latest|remake)\b|최신|최근|요즘|리메이크|새로\s*나온", rx.I)
+_ANSWER_OLDER = rx.compile(r"\b(?:old|older|oldest|original|classic)\b|옛날|예전|원작|오리지널|고전", rx.I)
 OFF_TOPIC_SURE = 0.85
 ACT_OVERRULES = 0.8
 _ACT_QUESTION = {"people": "cast", "year": "year", "plot": "plot", "runtime": "runtime"}

@@ -25,6 +25,10 @@ from chatrec.eval.report import markdown_table
 from tests.conftest import SHARED_DATA, TEST_CACHE, has_data
 
 SUITE = Path(__file__).parent / "behaviour"
+# Realistic, messy lines (typos, glued Korean, corrections, questions about cards, ranges) written after the rules,
+# with a held-out part (annotations/SPLIT.md, by script name) that no change is tuned on.
+MESSY = Path(__file__).parent / "behaviour_messy"
+MESSY_DEV_RATE = 0.70  # the dev part passed .654 before the dialogue-act policy for questions, corrections, answers
 CATEGORIES = {"titles", "negation", "genres", "period", "follow-ups", "references", "people", "origin", "domain",
               "chit-chat"}
 MIN_SCRIPTS = 90
@@ -78,6 +82,11 @@ def scripts():
     return load_scripts(SUITE)
 
 
+@pytest.fixture(scope="module")
+def messy():
+    return load_scripts(MESSY)
+
+
 def _expectations(script):
     return [t.expect for t in script.turns]
 
@@ -101,8 +110,19 @@ def test_suite_loads_and_covers_every_category(scripts):
         assert s.name.startswith(f"{s.language}_"), s.name
 
 
-def test_every_script_checks_the_understanding(scripts):
-    for s in scripts:
+def test_messy_suite_loads_with_a_held_out_part(messy):
+    from chatrec.eval.split import select
+
+    assert len(messy) >= 60 and {s.category for s in messy} <= CATEGORIES
+    assert {p.stem for p in MESSY.glob("*.yaml")} == {s.name for s in messy}
+    assert sum(s.language == "ko" for s in messy) * 2 >= len(messy) - 2, "about half must be Korean"
+    held = select(messy, lambda s: s.name, "heldout")
+    assert 10 <= len(held) <= len(messy) // 3
+
+
+@pytest.mark.parametrize("suite", ["behaviour", "behaviour_messy"])
+def test_every_script_checks_the_understanding(suite, scripts, messy):
+    for s in scripts if suite == "behaviour" else messy:
         used = {k for e in _expectations(s) for k in e.model_fields_set}
         assert used & UNDERSTANDING_FIELDS, f"{s.name} checks only the reply language"
         for t in s.turns:
@@ -129,11 +149,11 @@ def test_category_rows_count_scripts_and_checks():
 
 # ------------------------------------------------------------------------------------------------ against the catalog
 @needs_data
-def test_named_titles_and_genres_exist_in_the_catalog(scripts, ml_small, books):
+def test_named_titles_and_genres_exist_in_the_catalog(scripts, messy, ml_small, books):
     titles = {_norm(it.title) for it in ml_small.catalog} | {_norm(it.title) for it in books.catalog}
     genres = {g for it in ml_small.catalog for g in it.genres}
     missing, bad_genres = [], []
-    for s in scripts:
+    for s in [*scripts, *messy]:
         for e in _expectations(s):
             for f in TITLE_FIELDS:
                 missing += [(s.name, f, t) for t in getattr(e, f) or () if _norm(t) not in titles]
@@ -174,3 +194,24 @@ def test_behaviour_suite_passes(scripts, behaviour_engine):
     assert not hard, "\n".join(hard)
     rate = sum(r.passed for r in results) / len(results)
     assert rate >= PASS_RATE, f"script pass rate {rate:.3f} < {PASS_RATE}\n{table}"
+
+
+@pytest.mark.behaviour
+@needs_data
+def test_messy_suite_by_part(messy, behaviour_engine):
+    """Both parts are reported; the floor is on the dev part only (the held-out part is measured, never tuned)."""
+    from chatrec.eval.dialogue import run_scripts
+    from chatrec.eval.split import select
+
+    rates = {}
+    for part in ("dev", "heldout"):
+        results = run_scripts(behaviour_engine.engine, select(messy, lambda s: s.name, part),
+                              behaviour_engine.catalog, progress=False)
+        print(f"\nMessy behaviour suite, {part} part:\n" + markdown_table(CATEGORY_COLUMNS, category_rows(results), 3))
+        hard = [f"{r.script.name} turn {t.index} {c.name}: {c.detail}"[:300] for r in results for t in r.turns
+                for c in t.checks if not c.passed and c.name in ("no_exception", "card_ids_in_catalog",
+                                                                  "no_html_in_reply", "no_system_prompt_leak")]
+        assert not hard, "\n".join(hard)
+        rates[part] = sum(r.passed for r in results) / len(results)
+    print(f"script pass rate: dev {rates['dev']:.3f}, held out {rates['heldout']:.3f}")
+    assert rates["dev"] >= MESSY_DEV_RATE, rates

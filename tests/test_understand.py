@@ -487,3 +487,38 @@ def test_the_one_with_an_actor_says_which_film_and_asks_for_nothing(und):
     s = Session(state=Wish(genres=["Romance"]).model_dump(), last_cards=["t:2", "t:3"])
     req = read(und, "the 1997 one with Ridley Scott", s)
     assert not req.wish.people and req.intent == "chitchat"
+
+
+# ------------------------------------------------------------------------------------------------ acts over rules
+@pytest.mark.parametrize("text,question", [("is the third one long? i dont have much time tonight", "runtime"),
+                                           ("세번째 거 많이 무서워요?", None)])
+def test_a_question_about_a_card_pointed_at_is_no_like(und, text, question):
+    s = Session(state=Wish(genres=["Drama"]).model_dump(), last_cards=["t:2", "t:3", "t:5"])
+    s.add_turn("user", "recommend a few dramas")
+    s.add_turn("assistant", "Here are some picks that match what you asked for:")
+    req = read(und, text, s)
+    assert req.intent == "details" and req.question == question and refs(req) == {("t:5", "details")}
+    assert not req.liked and "t:5" not in req.wish.anchors
+
+
+def test_a_correction_replaces_the_last_verdict(und):
+    s = Session(liked=["t:1"], mentioned=["t:2", "t:1"], last_cards=["t:20", "t:22"],
+                state=Wish(anchors=["t:1"]).model_dump())
+    req = read(und, "wait no sorry, I meant I didn't like it", s)
+    assert req.intent == "feedback" and refs(req) == {("t:1", "dislike")}
+    # nothing marked: nothing to correct, and no mark is invented
+    assert not read(und, "wait no sorry, I meant I didn't like it", Session()).disliked
+
+
+@pytest.mark.parametrize("text,chosen", [("the 97 one", "t:16"), ("97년도꺼", "t:16"), ("the old one", "t:17"),
+                                         ("the romance one", "t:16"), ("옛날 거", "t:17")])
+def test_a_which_one_question_is_answered_by_what_the_user_says_of_it(und, text, chosen):
+    s = Session(pending=Clarification(text="Titanic", options=["t:17", "t:16"], polarity="like"))
+    req = read(und, text, s)
+    assert ("%s" % chosen, "like") in refs(req), req.notes
+
+
+def test_a_new_request_is_no_answer_to_which_one(und):
+    s = Session(pending=Clarification(text="Titanic", options=["t:17", "t:16"], polarity="like"))
+    req = read(und, "never mind, recommend romance movies instead", s)
+    assert not req.liked and "Romance" in req.wish.genres

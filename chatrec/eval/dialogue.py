@@ -30,6 +30,7 @@ from chatrec.events import Cards
 from chatrec.eval.expectations import (Check, DialogueState, Expectations, LeakDetector, TurnOutcome, check_turn,
                                        load_system_prompts)
 from chatrec.eval.report import Report
+from chatrec.eval.split import PARTS, select
 from chatrec.eval.simulator import SimDialogue, run_dialogue, sample_users, summarize, timed_events
 from chatrec.settings import Settings, build_parser, from_args
 
@@ -372,6 +373,8 @@ def _parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("dialogue harness")
     g.add_argument("--scripts", type=Path, help="folder of *.yaml dialogue scripts")
     g.add_argument("--only", nargs="*", help="run only the scripts with these names")
+    g.add_argument("--part", choices=PARTS, default="all",
+                   help="the scripts of one part (annotations/SPLIT.md, by file name): dev, heldout or all")
     g.add_argument("--simulate", type=int, default=0, metavar="N", help="number of simulated users")
     g.add_argument("--model-users", type=int, default=None, metavar="N",
                    help="simulate only the first N users for the llm / lm configs (a real LLM is slow on CPU)")
@@ -419,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     secrets = [settings.llm_api_key.get_secret_value()]
     try:
         log.info("settings: %s", json.dumps(settings.redacted(), default=str))
-        scripts = load_scripts(ns.scripts, ns.only) if ns.scripts else []
+        scripts = select(load_scripts(ns.scripts, ns.only), lambda x: x.name, ns.part) if ns.scripts else []
         report = Report(f"Dialogue evaluation — {settings.dataset}")
         report.add(f"Configurations: {', '.join(configs)}. Dataset: {settings.dataset}. "
                    f"LLM server: {'given' if settings.llm_base_url else 'none'}.")
