@@ -7,7 +7,9 @@ credits). `find(text)` returns the people named in a message with the role the w
 
 A full name ("Tom Hanks", "봉준호") is enough evidence. A short name ("Nolan", "놀란") counts only when the table
 lists it and the words around it make it a person ("Nolan films", "놀란 감독", "by Nolan"), so "surprised"
-(놀란) or the common word "Bong" are not people.
+(놀란) or the common word "Bong" are not people. A name misspelt by about a letter ("tarantno movies", "jane austin
+books") is that person when the words around it make it a person, one of its words is no everyday English word,
+and no other person is as close.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from typing import Iterable, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from rapidfuzz import fuzz, process
+
 from . import lang, rx
 from .titles import split_year, title_key
 from .types import Catalog
@@ -27,6 +31,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PEOPLE = Path(__file__).with_name("data") / "people.yaml"
 ROLES = ("director", "actor", "writer", "author")
+FUZZY_SCORE = 85  # rapidfuzz ratio of a misspelt name to the real one: about one letter in seven
+FUZZY_MARGIN = 4  # the closest name must be this much closer than the next one of another person
+FUZZY_MIN_CHARS = 6
+FUZZY_BETTER_KNOWN = 3  # of people about as close, one with this many times the works of the others is meant
+# Words of a misspelt name: one rarer than the first, none as common as the second ("feel good", "kill bill" are
+# everyday words, not a misspelt actor).
+FUZZY_RARE_ZIPF = 4.5
+FUZZY_COMMON_ZIPF = 5.5
+FUZZY_TITLE_WORDS = 4  # a misspelt name is never the first words of a title ("dark knight" is no Mark Knight)
 
 
 class PeopleFileError(ValueError):
@@ -97,6 +110,9 @@ class PeopleIndex:
         self._by_item: dict[str, dict[str, list[str]]] = {}  # item id → role → canonical names
         self._canon: dict[str, str] = {}  # lower-case name → canonical
         catalogs = [c for c in catalogs if c is not None]
+        self._title_starts = {" ".join(words[a:a + n]) for it in (it for c in catalogs for it in c)
+                              for words in [title_key(it.title).split()] for a in (0, 1)
+                              for n in range(1, FUZZY_TITLE_WORDS + 1) if len(words) >= a + n}
         for cat in catalogs:
             for it in cat:
                 for role, names in (("director", it.directors), ("actor", it.actors), ("writer", it.writers),
@@ -140,6 +156,11 @@ class PeopleIndex:
                 if role not in ROLES:
                     raise PeopleFileError(f"{e.name}: unknown role {role!r}")
         self._ko_terms = tuple(ko_terms)
+        # Names by word count, for the misspelling lookup (a misspelt name keeps its number of words).
+        self._by_words: dict[int, dict[str, str]] = {}
+        for table_keys in (self._en, self._en_short):
+            for key, name in table_keys.items():
+                self._by_words.setdefault(len(key.split()), {}).setdefault(key, name)
         self._author_genres = {e.name.lower(): tuple(e.genres) for e in (load_people(table) if table else ())
                                if e.genres}
 
@@ -211,6 +232,8 @@ class PeopleIndex:
                     film_next = bool(rx.match(r"^(?:'s|’s)?\s*(?:films?|movies?|flicks?|books?|novels?)\b", after, rx.I))
                     if cued and (cap or film_next):
                         name = self._en_short[key]
+                if name is None and (n >= 2 or key not in self._en_short):
+                    name = self._misspelt(key, n, text[max(0, s - 30):s], text[e:e + 20])
                 if name is not None and not lang.overlaps((s, e), taken):
                     before, after = text[max(0, s - 30):s], text[e:e + 30]
                     role = next((r for r, cue in _ROLE_BEFORE_EN if cue.search(before)), None) or next(
@@ -223,6 +246,29 @@ class PeopleIndex:
             else:
                 hits.append(hit)
         return sorted(hits, key=lambda h: h.start)
+
+
+    def _misspelt(self, key: str, n: int, before: str, after: str) -> str | None:
+        """The one person whose name `key` misspells, when the words around it make it a person."""
+        if len(key.replace(" ", "")) < FUZZY_MIN_CHARS or not (
+                any(cue.search(before) for _, cue in _ROLE_BEFORE_EN) or any(cue.match(after) for _, cue in _ROLE_AFTER_EN)):
+            return None
+        zipfs = [lang.english_zipf(w) for w in key.split()]
+        if min(zipfs) >= FUZZY_RARE_ZIPF or max(zipfs) >= FUZZY_COMMON_ZIPF or key in self._title_starts:
+            return None
+        names = self._by_words.get(n)
+        if not names:
+            return None
+        close = process.extract(key, names.keys(), scorer=fuzz.ratio, limit=3, score_cutoff=FUZZY_SCORE - FUZZY_MARGIN)
+        if not close or close[0][1] < FUZZY_SCORE:
+            return None
+        near = list(dict.fromkeys(names[k] for k, score, _ in close if score > close[0][1] - FUZZY_MARGIN))
+        if len(near) == 1:
+            return near[0]
+        # People about as close: the one with far more works is meant ("jane austin" is Jane Austen, not an actress
+        # of one film), as for titles; else none of them.
+        works = sorted(((len(self.works(p)), p) for p in near), reverse=True)
+        return works[0][1] if works[0][0] >= FUZZY_BETTER_KNOWN * max(works[1][0], 1) else None
 
 
 def _is_verb_at(text: str, start: int) -> bool:

@@ -68,6 +68,27 @@ def test_people_are_found_with_their_role_and_short_names_need_context():
     assert "f:1" in people.works("Bong Joon-ho", "director")  # from the packaged table, joined by title + year
 
 
+def test_a_misspelt_name_next_to_a_person_cue_is_that_person():
+    cast = Catalog([
+        Item(id="c:1", title="Big", year=1988, actors=("Tom Hanks",)),
+        Item(id="c:2", title="Emma", year=1815, domain="book", authors=("Jane Austen",)),
+        Item(id="c:3", title="Persuasion", year=1817, domain="book", authors=("Jane Austen",)),
+        Item(id="c:4", title="Sense and Sensibility", year=1811, domain="book", authors=("Jane Austen",)),
+        Item(id="c:5", title="Obscure", year=1990, actors=("Jeanne Austin",)),
+        Item(id="c:6", title="Kill Bill: Vol. 1", year=2003, actors=("Bill Kilo",)),
+        Item(id="c:7", title="Dark Knight Rises", year=2012, actors=("Mark Knight",)),
+    ], "cast")
+    people = PeopleIndex([cast])
+    assert [h.name for h in people.find("tarantno movies")] == ["Quentin Tarantino"]  # the packaged table's name
+    assert [(h.name, h.role) for h in people.find("something starring tom hank")] == [("Tom Hanks", "actor")]
+    assert [h.name for h in people.find("jane austin books?")] == ["Jane Austen"]  # far more works than the actress
+    for text in ("jane austin",                # no cue around it
+                 "kill bill movies",           # everyday words
+                 "dark knight movies",         # the first words of a title
+                 "feel good movies with my wife"):
+        assert people.find(text) == [], text
+
+
 def test_author_genres_stand_in_for_book_genres():
     people = PeopleIndex([])
     assert set(people.book_genres(["Agatha Christie"])) >= {"Mystery"}
