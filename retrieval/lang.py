@@ -312,6 +312,7 @@ class _WordPattern:
 
     pattern: object
     korean: bool
+    upper: bool = False  # an upper-case word ("SF"): in lower case only where Korean is glued to it ("90년대sf영화")
 
     def finditer(self, text: str):
         starts = _morpheme_starts(text) if self.korean else frozenset()
@@ -320,6 +321,9 @@ class _WordPattern:
             s, e = m.start(), m.end()
             if self.korean:
                 return s == 0 or not _syllable(text[s - 1]) or s in starts
+            if self.upper and not m.group(0).isupper() and not (
+                    s > 0 and _syllable(text[s - 1]) or e < len(text) and _syllable(text[e])):
+                return False
             return (s == 0 or not _latin_word_char(text[s - 1])) and (e == len(text) or not _latin_word_char(text[e]))
 
         return rx.finditer_where(self.pattern, text, ok)
@@ -343,8 +347,8 @@ def _latin_body(word: str) -> str:
 def _compiled(word: str) -> _WordPattern:
     if has_hangul(word):
         return _WordPattern(rx.compile(rx.escape(word).replace(r"\ ", r"\s*")), True)
-    flags = 0 if word.isupper() else rx.I  # "SF" upper-case only: "sf" is rare and ambiguous in English text
-    return _WordPattern(rx.compile(_latin_body(word), flags), False)
+    # "SF" upper-case in English text ("sf" is rare and ambiguous there), any case glued to Korean.
+    return _WordPattern(rx.compile(_latin_body(word), rx.I), False, upper=word.isupper() and len(word) > 1)
 
 
 _ASCII_WORD = rx.compile(r"[A-Za-z]{4,}")
@@ -381,6 +385,60 @@ def _typo_hits(text: str, terms: tuple[Term, ...], taken: Sequence[Hit]) -> list
     return out
 
 
+_HANGUL_RUN = rx.compile(r"[가-힣]{3,}")
+_KO_TYPO_MIN_SYLLABLES = 3  # two-syllable words have too many real neighbours (공포 / 공부)
+
+
+def _jamo(word: str) -> str:
+    """Hangul syllables as their letters (초성, 중성, 종성), so one wrong vowel is one edit ("로멘스" / "로맨스")."""
+    out = []
+    for ch in word:
+        code = ord(ch) - 0xAC00
+        out.append(chr(0x1100 + code // 588) + chr(0x1161 + code % 588 // 28) + (chr(0x11A7 + code % 28) if code % 28 else ""))
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _ko_typo_vocabulary(terms: tuple[Term, ...]) -> dict[str, list[tuple[str, str]]]:
+    """Korean lexicon words of three syllables or more by their first syllable → (word, term key)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for t in terms:
+        for w in t.words:
+            if " " not in w and len(w) >= _KO_TYPO_MIN_SYLLABLES and all(_syllable(c) for c in w):
+                out.setdefault(w[0], []).append((w, t.key))
+    return out
+
+
+def _ko_typo_hits(text: str, terms: tuple[Term, ...], taken: Sequence[Hit]) -> list[Hit]:
+    """Korean words one letter (jamo) away from a listed word of three syllables or more, a whole word or
+    morpheme, with the same first syllable ("로멘스" → 로맨스, "코메디" → 코미디, "스릴라" → 스릴러)."""
+    from rapidfuzz.distance import Levenshtein
+
+    vocab = _ko_typo_vocabulary(terms)
+    if not vocab:
+        return []
+    spans = [(h.start, h.end) for h in taken]
+    out: list[Hit] = []
+    starts = None
+    for m in _HANGUL_RUN.finditer(text):
+        for s in range(m.start(), m.end()):
+            for word, key in vocab.get(text[s], ()):
+                n = len(word)
+                piece = text[s:s + n]
+                # One letter off is one syllable off: compare that syllable's letters only.
+                diff = [i for i in range(1, len(piece)) if piece[i] != word[i]]
+                if len(piece) < n or len(diff) != 1 or overlaps((s, s + n), spans):
+                    continue
+                if Levenshtein.distance(_jamo(piece[diff[0]]), _jamo(word[diff[0]]), score_cutoff=1) > 1:
+                    continue
+                starts = _morpheme_starts(text) if starts is None else starts
+                # The word starts and ends a word or a morpheme: "스페이" inside 스페이스 is no 스파이.
+                if (s == m.start() or s in starts) and (s + n == m.end() or s + n in starts):
+                    out.append(Hit(s, s + n, key, word))
+                    spans.append((s, s + n))
+    return out
+
+
 def find_terms(text: str, terms: Iterable[Term]) -> list[Hit]:
     """Every lexicon word found in `text`, longest first where two overlap, in text order; then rare words one
     typo away from a listed English word."""
@@ -396,6 +454,8 @@ def find_terms(text: str, terms: Iterable[Term]) -> list[Hit]:
         if not any(h.start < c.end and c.start < h.end for c in chosen):
             chosen.append(h)
     chosen += _typo_hits(text, terms, chosen)
+    if has_hangul(text):
+        chosen += _ko_typo_hits(text, terms, chosen)
     return sorted(chosen, key=lambda h: h.start)
 
 

@@ -31,6 +31,16 @@ def test_glued_korean_reads_by_morphemes_and_english_typos_by_one_edit():
     assert [h.key for h in lang.find_terms("a movie for my kid", lang.GENRE_TERMS)] == ["Children"]
 
 
+def test_korean_genre_words_one_letter_off_and_sf_glued_to_korean():
+    for text, key in (("비오는날 보기좋은 로멘스 영화", "Romance"), ("스릴라 좋아해요", "Thriller"), ("코메디영화 추천", "Comedy"),
+                      ("90년대sf영화추천ㄱㄱ", "Sci-Fi")):
+        assert [h.key for h in lang.find_terms(text, lang.GENRE_TERMS)] == [key], text
+    # a longer word that holds a near-miss, and a near-miss of a two-syllable word, are no genre or theme
+    assert lang.find_terms("스페이스 영화", lang.GENRE_TERMS + lang.THEME_TERMS + lang.COUNTRY_TERMS) == []
+    assert lang.find_terms("공부할 때 보는 영화", lang.GENRE_TERMS) == []
+    assert lang.find_terms("sf is rare", lang.GENRE_TERMS) == []
+
+
 def test_longest_terms_win():
     hits = lang.find_terms("a rom-com or a romantic comedy", lang.GENRE_TERMS)
     assert [h.key for h in hits] == ["Romance+Comedy", "Romance", "Comedy"]
