@@ -131,7 +131,7 @@ _RX = {
     "not_request_book": rx.compile(r"\b(?:the|that|this|read\s+the)\s+(?:book|novel)\b|\bbook\s+(?:and|&)\s+(?:the\s+)?"
                                    r"(?:movie|film)|\bbased\s+on\s+(?:a|the)\s+(?:book|novel)|원작\s*(?:소설|책)|"
                                    r"(?:책|소설)(?:이|을|를|도)\s*(?:재밌었|좋았|읽었)|(?:책|소설)(?:은|는)?\s*(?:됐|그만|말고|"
-                                   r"빼고|패스)|\b(?:no|not|enough|without)\s+(?:more\s+)?(?:books?|novels?)\b|"
+                                   r"빼고|패스)|\b(?:no|not|enough|without)\s+(?:a\s+|an\s+|any\s+|more\s+)?(?:books?|novels?)\b|"
                                    r"\b(?:books?|novels?)\s+(?:are\s+)?(?:enough|done)\b", rx.I),
 }
 _QUESTION = {
@@ -297,7 +297,9 @@ def parse_period(text: str, max_year: int = 2018) -> Period:
         start = dec(m.group(2))
         lo, hi = {"early": (0, 4), "mid": (3, 7), "late": (5, 9)}[m.group(1)]
         return Period(start + lo, start + hi, f"{m.group(1)} {start}s", m.span())
-    m = rx.search(r"((?:19|20)?\d0)\s*년대\s*(초반|중반|후반|말)", text)
+    # "90년대 말" is the late 90s; "90년대 말고" is "not the 90s".
+    m = _first(rx.compile(r"((?:19|20)?\d0)\s*년대\s*(초반|중반|후반|말)"), text,
+               lambda t, m: not (m.group(2) == "말" and t[m.end():m.end() + 1] in ("고", "구")))
     if m:
         start = dec(m.group(1))
         lo, hi = {"초반": (0, 4), "중반": (3, 7), "후반": (5, 9), "말": (7, 9)}[m.group(2)]
@@ -488,9 +490,10 @@ def _about_films(text: str, h: Hit) -> bool:
 
 
 # The gap between two members of a list ("horror or romance", "로맨스랑 애니는", "zombies, vampires and ghosts").
-_LIST_GAP = rx.compile(r"^\s*,?\s*(?:(?:and|or|nor|&|/)\s+)?(?:(?:the|any|more)\s+)?$|^\s*(?:이랑|랑|하고|와|과|이나|나|,)\s*$",
-                       rx.I)
-_CONJUNCTION = rx.compile(r"\b(?:and|or|nor)\b|&|/|이랑|랑|하고|와|과|이나|나", rx.I)
+# Korean lists nouns with 이랑 / 하고 / 이나 … and adjectives with 거나 / 고 ("무섭거나 잔인한 건 빼주세요").
+_LIST_GAP = rx.compile(r"^\s*,?\s*(?:(?:and|or|nor|&|/)\s+)?(?:(?:the|any|more)\s+)?$|"
+                       r"^\s*(?:이랑|랑|하고|와|과|이나|나|거나|고|,)\s*$", rx.I)
+_CONJUNCTION = rx.compile(r"\b(?:and|or|nor)\b|&|/|이랑|랑|하고|와|과|이나|나|고", rx.I)
 
 
 def _negated_spans(text: str, hits: Sequence[Hit]) -> set[tuple[int, int]]:

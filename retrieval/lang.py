@@ -238,8 +238,12 @@ NEGATION_EN = rx.compile(r"\b(?:no|not|without|except|but not|anything but|nothi
                          r"not\s+(?:really|too|that|so)\s+(?:into|big\s+on|keen\s+on)|not\s+big\s+on)\b"
                          r"(?:\s+\w+){0,2}?\s*$", rx.I)
 # Korean states the verdict after the word, often after a short reason ("공포는 무서워서 못 보고", "전쟁 영화는 싫어요").
-_NEG_KO_HEAD = r"^\s*(?:영화|장르|쪽|계열|류|물|같은\s*거|같은\s*건|거)?\s*(?:은|는|이|가|을|를|도)?\s*"
-_NEG_KO_VERDICT = (r"(?:말고|빼고|제외|싫|별로|아닌|아니고|없는|안\s*좋|대신|이외|외에|는\s*빼|못\s*보|못\s*봐|안\s*봐|안\s*볼|"
+# What may sit between the word and the verdict: a noun for the kind, an adjective ending with 것 ("잔인한 건"), a
+# particle.
+_NEG_KO_HEAD = (r"^\s*(?:영화|장르|쪽|계열|류|물|같은\s*거|같은\s*건|거|한\s*(?:건|거|것|영화)|운\s*(?:건|거|것|영화))?\s*"
+                r"(?:은|는|이|가|을|를|도)?\s*")
+_NEG_KO_VERDICT = (r"(?:말고|빼고|빼\s*주|빼줘|빼\s*줘|빼면|빼요|제외|싫|별로|아닌|아니고|없는|안\s*좋|대신|이외|외에|는\s*빼|"
+                   r"못\s*보|못\s*봐|안\s*봐|안\s*볼|"
                    r"무서워서|질색|노노|사절|패스)")
 _NEG_KO_NEAR = rx.compile(_NEG_KO_HEAD + _NEG_KO_VERDICT)
 # One word may sit between the name and the verdict ("공포는 무서워서 못 보고"), unless it asks for something.

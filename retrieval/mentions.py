@@ -261,9 +261,12 @@ class MentionFinder:
                 yield s, e, res, "everyday-word alias inside a longer name (나의 아저씨)", False
                 continue
             if inside:
+                # A request word is read as a title only on evidence a genre word cannot have: a year, quotes, or a
+                # comparison ("괴물 같은"); a verdict or a list particle fits both ("애니는 빼고", "로맨스랑").
                 covered = sum(min(e, ce) - max(s, cs) for cs, ce in inside)
-                if covered >= e - s - 1 and not cue:
-                    yield s, e, res, "alias made of request words (genre/country/…) without a cue", False
+                strong = bool(year) or _quoted_at(message, s, e) or _ko_comparison_after(e, toks)
+                if covered >= e - s - 1 and not strong:
+                    yield s, e, res, "alias made of request words (genre/country/…) without a year, quotes or comparison", False
                     continue
             if key in self.r.common_alias_keys and not cue:
                 yield s, e, res, "everyday-word alias without a cue", False
@@ -544,6 +547,14 @@ def _ko_cue_after(end: int, toks: Sequence[lang.Tok], message: str = "") -> bool
         return True
     rest = message[end:end + 30]
     return any(lang.CUES_AFTER_KO[k].match(rest) for k in ("seen", "unseen", "dislike", "exclude", "like"))
+
+
+_KO_COMPARISON = ("같", "처럼", "보다", "비슷", "만큼", "류", "스타일")
+
+
+def _ko_comparison_after(end: int, toks: Sequence[lang.Tok]) -> bool:
+    """ "괴물 같은", "매트릭스처럼": the name is compared with, so it is a title."""
+    return any(t.form.startswith(_KO_COMPARISON) for t in [t for t in toks if t.start >= end][:2])
 
 
 # Where a Korean title may start: a noun (not a pronoun), a number or a foreign word.

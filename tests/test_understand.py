@@ -207,7 +207,7 @@ def test_tones_weigh_and_rule_out(und):
     ("early 2000s", 2000, 2004), ("2000년대 초반 영화", 2000, 2004), ("something before 1980", None, 1979),
     ("after 2010 please", 2010, None), ("2010년 이후 SF", 2010, None), ("recent sci-fi", 2012, None),
     ("최근 영화", 2012, None), ("a classic western", None, 1979), ("1984년에 나온 코미디", 1984, 1984),
-    ("between 1990 and 1995", 1990, 1995),
+    ("between 1990 and 1995", 1990, 1995), ("90년대 말 영화", 1997, 1999), ("90년대 말고 2000년대로", 1990, 1999),
 ])
 def test_periods(text, lo, hi):
     p = parse_period(text, max_year=2018)
@@ -240,10 +240,17 @@ def test_domain_switches_only_when_asked(und, text, domain, chosen):
     assert (req.wish.domain, req.domain_set) == (domain, chosen)
 
 
-def test_back_to_movies_after_books(und):
-    s = Session(state=Wish(domain="book").model_dump(), domain="book")
-    req = read(und, "now some movies please", s)
+@pytest.mark.parametrize("text", ["now some movies please", "oh sorry i meant a movie not a book"])
+def test_back_to_movies_after_books(und, text):
+    s = Session(state=Wish(domain="book", genres=["Mystery"]).model_dump(), domain="book")
+    req = read(und, text, s)
     assert (req.wish.domain, req.domain_set) == ("movie", True)
+
+
+def test_a_ruled_out_decade_gives_way_to_the_next(und):
+    s = Session(state=Wish(genres=["Comedy"], year_from=1990, year_to=1999).model_dump(), last_cards=["t:2"])
+    w = read(und, "아 90년대 말고 2000년대로", s).wish
+    assert (w.year_from, w.year_to) == (2000, 2009)
 
 
 # ------------------------------------------------------------------------------------------------ references, follow-ups
@@ -522,3 +529,25 @@ def test_a_new_request_is_no_answer_to_which_one(und):
     s = Session(pending=Clarification(text="Titanic", options=["t:17", "t:16"], polarity="like"))
     req = read(und, "never mind, recommend romance movies instead", s)
     assert not req.liked and "Romance" in req.wish.genres
+
+
+@pytest.mark.parametrize("text,excluded,themes", [
+    ("로맨스랑 애니는 빼고 코미디", {"Romance", "Animation"}, set()),    # 애니 is also a film's Korean title
+    ("너무 무섭거나 잔인한 건 빼주세요", {"Horror"}, {"violence"}),      # adjectives listed with 거나
+    ("무섭고 잔인한 건 싫어요", {"Horror"}, {"violence"}),
+    ("공포 영화는 빼주세요", {"Horror"}, set()),
+])
+def test_korean_exclusions_reach_every_word_of_their_list(und, text, excluded, themes):
+    w = read(und, text).wish
+    assert set(w.exclude_genres) == excluded and set(w.exclude_themes) == themes
+    assert not set(w.genres) & excluded and not set(w.themes) & themes
+
+
+def test_a_request_word_alias_needs_a_year_quotes_or_a_comparison():
+    from retrieval.title_resolver import TitleResolver as TR
+
+    cat = Catalog([Item(id="a:1", title="Annie", year=1982, genres=("Musical",), title_ko="애니"),
+                   Item(id="a:2", title="Heat", year=1995, genres=("Crime",))], "annie")
+    u = Understander(cat, TR(cat), people=PeopleIndex([cat]))
+    assert not read(u, "로맨스랑 애니는 빼고 코미디").refs
+    assert {r.item_id for r in read(u, "애니(1982) 같은 영화").refs} == {"a:1"}
