@@ -370,6 +370,8 @@ class MentionFinder:
             # even first in the message (someone who means the creatures writes 외계인); a genre word stays a genre.
             if n == 1 and ko_cue and not lang.find_terms(span[0].text, lang.GENRE_TERMS):
                 return True, "capitalised title before a Korean cue, though also a request word"
+            if n == 1 and _wh_asked(before, message[e:]) and not lang.find_terms(span[0].text, lang.GENRE_TERMS):
+                return True, "the film a question asks about, though also a request word"
             return False, "request word (genre/country/person/reference), not a title"
         if n >= 2:
             if title_case and cap_inside:
@@ -407,6 +409,8 @@ class MentionFinder:
             return False, "uncommon word without capital or cue"
         if cue and (w.cap or lower_msg) and zipf < _COMMON_CUE_ZIPF:
             return True, "everyday word after a cue, written as a title"
+        if _wh_asked(before, message[e:]):
+            return True, "the film a question asks about"
         if w.cap and not sent_start and cue:
             return True, "capitalised everyday word after a cue"
         if ko_cue:
@@ -486,8 +490,25 @@ _ASKED_AFTER = rx.compile(r"^\s*(?:\(\d{4}\)\s*)?(?:any\s+|really\s+|actually\s+
                           r"scary|funny|sad|violent|long|suitable|appropriate|for\s+kids)\b", rx.I)
 
 
+# "How long is Inception?", "who directed heat", "when did alien come out?", "what is Heat about?": a question
+# word about one film (a bare "what is X?" asks about words as often: "what's up?").
+_ASKED_WH_BEFORE = rx.compile(r"(?:^|[.!?,]\s*)(?:how\s+(?:long|old|scary|violent|good)\s+(?:is|was)|who\s+(?:directed|made|"
+                              r"wrote|is\s+in|was\s+in|stars\s+in|starred\s+in|plays\s+in)|(?:when|what\s+year)\s+(?:did|was)|"
+                              r"tell\s+me\s+(?:more\s+)?about)\s+(?:the\s+(?:movie|film)\s+)?$", rx.I)
+_ASKED_WH_AFTER = rx.compile(r"^\s*(?:\(\d{4}\)\s*)?(?:\?|$|come\s+out|released|made\b|rated\b)", rx.I)
+_ASKED_WHAT_BEFORE = rx.compile(r"(?:^|[.!?,]\s*)what(?:'s|\s+is|\s+was)\s+(?:the\s+(?:movie|film)\s+)?$", rx.I)
+_ASKED_WHAT_AFTER = rx.compile(r"^\s*(?:\(\d{4}\)\s*)?about\b", rx.I)
+
+
 def _asked_about(before: str, after: str) -> bool:
-    return bool(_ASKED_BEFORE.search(before[-40:]) and _ASKED_AFTER.match(after[:40]))
+    return bool(_ASKED_BEFORE.search(before[-40:]) and _ASKED_AFTER.match(after[:40])
+                or _wh_asked(before, after))
+
+
+def _wh_asked(before: str, after: str) -> bool:
+    """A wh-question about the one film named here: it is a title however everyday the word ("who directed heat?")."""
+    return bool(_ASKED_WH_BEFORE.search(before[-40:]) and _ASKED_WH_AFTER.match(after[:40])
+                or _ASKED_WHAT_BEFORE.search(before[-40:]) and _ASKED_WHAT_AFTER.match(after[:40]))
 
 
 def _cue_after(text: str) -> bool:

@@ -551,3 +551,17 @@ def test_a_request_word_alias_needs_a_year_quotes_or_a_comparison():
     u = Understander(cat, TR(cat), people=PeopleIndex([cat]))
     assert not read(u, "로맨스랑 애니는 빼고 코미디").refs
     assert {r.item_id for r in read(u, "애니(1982) 같은 영화").refs} == {"a:1"}
+
+
+@pytest.mark.parametrize("text,item,question", [
+    ("how long is inception?", "t:20", "runtime"), ("who directed heat?", "t:21", "director"),
+    ("when did alien come out?", "t:19", "year"), ("what is heat about?", "t:21", "plot"),
+])
+def test_the_film_a_question_asks_about_is_a_title_however_everyday_the_word(und, text, item, question):
+    req = read(und, text)
+    assert req.intent == "details" and req.question == question and refs(req) == {(item, "details")}
+
+
+@pytest.mark.parametrize("text", ["what's up?", "what is love?", "who directed horror?"])
+def test_a_question_word_alone_makes_no_title(und, text):
+    assert not read(und, text).refs
