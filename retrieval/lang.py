@@ -333,6 +333,7 @@ class _WordPattern:
         return rx.finditer_where(self.pattern, text, ok)
 
 
+@functools.lru_cache(maxsize=64)  # every Korean lexicon word of every lexicon asks for the same text's starts
 def _morpheme_starts(text: str) -> frozenset[int]:
     return frozenset(t.start for t in tokens(text))
 
